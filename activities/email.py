@@ -1,0 +1,168 @@
+"""SMTP delivery. One message per recipient, each keyed `request:kind:sequence:recipient` and
+recorded before and after sending, so a retried activity never sends an accepted message
+again; a crash between the server's 250 and the record sends at most one duplicate, with the
+same deterministic Message-ID."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+import aiosmtplib
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.rendering import Rendered, Template, default_template, money, render
+from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: str = "none"  # none, starttls, tls
+    username: str | None = None
+    password: str | None = None
+    timeout_seconds: float = 30.0
+    mail_from: str
+    tls_context: ssl.SSLContext | None = None
+
+
+def message_id(delivery_key: str, mail_from: str) -> str:
+    domain = mail_from.rpartition("@")[2] or "payreq.invalid"
+    return f"<{hashlib.sha256(delivery_key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def email_context(inp: EmailInput, practice_name: str) -> dict[str, object]:
+    return {
+        "practice_name": practice_name,
+        "facility_name": inp.facility_name,
+        "first_name": inp.first_name,
+        "last_name": inp.last_name,
+        "amount_due": money(inp.amount_due, inp.currency),
+        "amount_paid": money(inp.amount_paid, inp.currency),
+        "due_date": inp.expires_at.strftime("%B %-d, %Y"),
+        "note": inp.note,
+        "pay_url": inp.pay_url,
+    }
+
+
+class EmailActivities:
+    def __init__(self, pool: asyncpg.Pool, smtp: SmtpConfig) -> None:
+        self._pool = pool
+        self._smtp = smtp
+
+    @activity.defn(name="send_email")
+    async def send_email(self, inp: EmailInput) -> EmailResult:
+        practice = await self._pool.fetchrow(
+            "SELECT name, reply_to FROM practices WHERE id = $1", inp.practice_id
+        )
+        if practice is None:
+            raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
+        rendered = render(await self._template(inp), email_context(inp, practice["name"]))
+        results: list[RecipientResult] = []
+        temporary: list[str] = []
+        for recipient in inp.recipients:
+            key = f"{inp.request_id}:{inp.kind}:{inp.sequence}:{recipient}"
+            known = await self._pool.fetchrow(
+                "SELECT status, smtp_reply FROM email_deliveries WHERE delivery_key = $1", key
+            )
+            if known and known["status"] in ("accepted", "rejected"):
+                results.append(
+                    RecipientResult(
+                        email=recipient, status=known["status"], reply=known["smtp_reply"] or ""
+                    )
+                )
+                continue
+            msg = self._message(rendered, recipient, key, practice["name"], practice["reply_to"])
+            await self._record(key, inp, recipient, msg["Message-ID"], "sending", None)
+            status, reply = await self._deliver(msg)
+            await self._record(key, inp, recipient, msg["Message-ID"], status, reply)
+            if status == "retrying":
+                temporary.append(reply)
+            else:
+                results.append(RecipientResult(email=recipient, status=status, reply=reply))
+        if temporary:
+            raise ApplicationError(
+                f"SMTP temporary failure: {temporary[0]}", type=ErrorType.SMTP_TEMPORARY
+            )
+        return EmailResult(recipients=tuple(results))
+
+    async def _template(self, inp: EmailInput) -> Template:
+        row = await self._pool.fetchrow(
+            "SELECT subject, html, text FROM email_templates WHERE practice_id = $1 AND kind = $2",
+            inp.practice_id,
+            str(inp.kind),
+        )
+        if row is None:
+            return default_template(str(inp.kind))
+        return Template(subject=row["subject"], html=row["html"], text=row["text"])
+
+    def _message(
+        self, rendered: Rendered, recipient: str, key: str, practice_name: str, reply_to: str | None
+    ) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = formataddr((practice_name, self._smtp.mail_from))
+        msg["To"] = recipient
+        if reply_to:
+            msg["Reply-To"] = reply_to
+        msg["Subject"] = rendered.subject
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = message_id(key, self._smtp.mail_from)
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+        return msg
+
+    async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
+        """Returns (accepted | rejected | retrying, the server's reply)."""
+        cfg = self._smtp
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=cfg.host,
+                port=cfg.port,
+                username=cfg.username,
+                password=cfg.password,
+                use_tls=cfg.security == "tls",
+                start_tls=cfg.security == "starttls",
+                timeout=cfg.timeout_seconds,
+                tls_context=cfg.tls_context,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            return _classify(refused.code, refused.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            return _classify(exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return "retrying", f"{type(exc).__name__}: {exc}"
+        return "accepted", "250"
+
+    async def _record(
+        self, key: str, inp: EmailInput, recipient: str, msg_id: str, status: str, reply: str | None
+    ) -> None:
+        await self._pool.execute(
+            """INSERT INTO email_deliveries (delivery_key, payment_request_id, kind, sequence,
+                   recipient, message_id, status, smtp_reply, attempts)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
+               ON CONFLICT (delivery_key) DO UPDATE SET status = EXCLUDED.status,
+                   smtp_reply = EXCLUDED.smtp_reply, updated_at = now(),
+                   attempts = email_deliveries.attempts
+                              + CASE WHEN EXCLUDED.status = 'sending' THEN 1 ELSE 0 END""",
+            key,
+            inp.request_id,
+            str(inp.kind),
+            inp.sequence,
+            recipient,
+            msg_id,
+            status,
+            reply,
+        )
+
+
+def _classify(code: int, message: str) -> tuple[str, str]:
+    reply = f"{code} {message}"
+    return ("rejected", reply) if 500 <= code < 600 else ("retrying", reply)

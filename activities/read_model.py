@@ -1,0 +1,147 @@
+"""Postgres writes of the read model. Every write is guarded by the request's `version`, so a
+late or retried write never overwrites newer state; events and payments are upserts."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import asyncpg
+from temporalio import activity
+
+from workflows.types import CLOSED_STATUSES, RecordRequestResult, RequestSnapshot
+
+TOKEN_BYTES = 24  # 192 bits from `secrets`; only its sha256 is stored
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+_UPSERT_REQUEST = """
+INSERT INTO payment_requests AS r (
+    id, practice_id, patient_id, version, status, first_name, last_name, facility_id,
+    facility_name, emails, note, currency, amount_requested, amount_paid, amount_remaining,
+    amount_overpaid, reminders_sent, reminders_paused, next_reminder_at, expires_at,
+    created_at, updated_at, closed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21, $22, $23)
+ON CONFLICT (id) DO UPDATE SET
+    version = EXCLUDED.version, status = EXCLUDED.status, emails = EXCLUDED.emails,
+    amount_requested = EXCLUDED.amount_requested, amount_paid = EXCLUDED.amount_paid,
+    amount_remaining = EXCLUDED.amount_remaining, amount_overpaid = EXCLUDED.amount_overpaid,
+    reminders_sent = EXCLUDED.reminders_sent, reminders_paused = EXCLUDED.reminders_paused,
+    next_reminder_at = EXCLUDED.next_reminder_at, expires_at = EXCLUDED.expires_at,
+    updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at
+WHERE r.version < EXCLUDED.version
+RETURNING version
+"""
+
+_UPSERT_PAYMENT = """
+INSERT INTO payments (id, payment_request_id, practice_id, patient_id, amount, applied_amount,
+                      currency, status, method, refunded_amount, paid_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (id) DO UPDATE SET
+    amount = EXCLUDED.amount, applied_amount = EXCLUDED.applied_amount,
+    status = EXCLUDED.status, method = EXCLUDED.method,
+    refunded_amount = EXCLUDED.refunded_amount, paid_at = EXCLUDED.paid_at,
+    updated_at = EXCLUDED.updated_at
+"""
+
+_INSERT_EVENT = """
+INSERT INTO request_events (payment_request_id, seq, at, type, detail)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+"""
+
+_ISSUE_TOKEN = """
+INSERT INTO pay_tokens (token_hash, payment_request_id, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (payment_request_id) DO UPDATE
+    SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at, created_at = now()
+"""
+
+
+class ReadModelActivities:
+    def __init__(self, pool: asyncpg.Pool, public_base_url: str) -> None:
+        self._pool = pool
+        self._public_base_url = public_base_url
+
+    @activity.defn(name="record_request")
+    async def record_request(self, snap: RequestSnapshot) -> RecordRequestResult:
+        """First write of a request, and its pay link. A retry after a crash issues a fresh
+        token and replaces the stored hash: the earlier one never left this activity."""
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._write(conn, snap)
+            await conn.execute(
+                _ISSUE_TOKEN, hash_token(token), snap.request.request_id, snap.state.expires_at
+            )
+        return RecordRequestResult(pay_url=f"{self._public_base_url}/pay/{token}")
+
+    @activity.defn(name="save_request")
+    async def save_request(self, snap: RequestSnapshot) -> bool:
+        """Returns False when a newer version was already stored (nothing written)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await self._write(conn, snap)
+
+    async def _write(self, conn: asyncpg.pool.PoolConnectionProxy, snap: RequestSnapshot) -> bool:
+        req, st = snap.request, snap.state
+        stored = await conn.fetchval(
+            _UPSERT_REQUEST,
+            req.request_id,
+            req.practice_id,
+            req.patient_id,
+            st.version,
+            str(st.status),
+            req.first_name,
+            req.last_name,
+            req.facility_id,
+            req.facility_name,
+            list(st.emails),
+            req.note,
+            req.currency,
+            st.amount_requested,
+            st.amount_paid,
+            st.amount_remaining,
+            st.amount_overpaid,
+            st.reminders_sent,
+            st.reminders_paused,
+            st.next_reminder_at,
+            st.expires_at,
+            req.created_at,
+            snap.updated_at,
+            snap.closed_at,
+        )
+        if stored is None:
+            return False
+        await conn.executemany(
+            _UPSERT_PAYMENT,
+            [
+                (
+                    p.payment_id,
+                    req.request_id,
+                    req.practice_id,
+                    req.patient_id,
+                    p.amount,
+                    p.applied,
+                    req.currency,
+                    str(p.status),
+                    p.method or None,
+                    p.refunded,
+                    p.paid_at,
+                    snap.updated_at,
+                )
+                for p in st.payments
+            ],
+        )
+        await conn.executemany(
+            _INSERT_EVENT,
+            [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
+        )
+        if st.status in CLOSED_STATUSES:
+            await conn.execute(
+                "UPDATE pay_tokens SET revoked_at = $2 WHERE payment_request_id = $1"
+                " AND revoked_at IS NULL",
+                req.request_id,
+                snap.updated_at,
+            )
+        return True

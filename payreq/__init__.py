@@ -1,0 +1,1 @@
+"""Shared plumbing for the API and the worker: settings, Temporal connection, database, CLI."""

@@ -1,0 +1,39 @@
+"""Factories for the clients both composition roots (worker.py, api.app) build from settings."""
+
+from __future__ import annotations
+
+import asyncpg
+import stripe
+
+from activities.email import SmtpConfig
+from payreq.settings import ConfigError, Settings
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    if settings.stripe_secret_key is None:
+        raise ConfigError("configuration error: STRIPE_SECRET_KEY: required")
+    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+    return stripe.StripeClient(
+        settings.stripe_secret_key.get_secret_value(),
+        base_addresses=base,  # type: ignore[arg-type]
+        http_client=stripe.HTTPXClient(),
+        max_network_retries=2,
+    )
+
+
+def smtp_config(settings: Settings) -> SmtpConfig:
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_seconds=settings.smtp_timeout_seconds,
+        mail_from=settings.mail_from,
+    )
+
+
+async def create_pool(settings: Settings, *, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=max_size)
+    assert pool is not None
+    return pool

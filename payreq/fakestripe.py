@@ -1,0 +1,48 @@
+"""localstripe on loopback, for the dev stack and the tests only (never imported in production).
+
+localstripe's own `start()` binds every interface and pickles its state to a fixed file in
+/tmp; this runs its aiohttp app on 127.0.0.1 with the state in a file of our choosing (or
+nowhere), so two stacks or test sessions never share it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+
+from aiohttp import web
+from localstripe import resources, server
+
+
+def configure_store(state_file: Path | None) -> None:
+    store = resources.store
+
+    def load() -> None:
+        if state_file and state_file.exists():
+            store.clear()
+            dict.update(store, pickle.loads(state_file.read_bytes()))
+
+    def dump() -> None:
+        if state_file:
+            tmp = state_file.with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps(dict(store), protocol=pickle.HIGHEST_PROTOCOL))
+            tmp.replace(state_file)
+
+    store.try_load_from_disk = load
+    store.dump_to_disk = dump
+    load()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="localstripe on 127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-file", type=Path, default=None)
+    args = parser.parse_args()
+    configure_store(args.state_file)
+    web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

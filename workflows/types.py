@@ -1,0 +1,297 @@
+"""Frozen values that cross the Temporal boundary. Money is int minor units, always."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+TASK_QUEUE_DEFAULT = "payment-requests"
+
+SA_STATUS = SearchAttributeKey.for_keyword("PaymentRequestStatus")
+SA_PRACTICE = SearchAttributeKey.for_keyword("PracticeId")
+SA_AMOUNT_REMAINING = SearchAttributeKey.for_int("AmountRemaining")
+SA_NEXT_ACTION_AT = SearchAttributeKey.for_datetime("NextActionAt")
+SEARCH_ATTRIBUTES = (SA_STATUS, SA_PRACTICE, SA_AMOUNT_REMAINING, SA_NEXT_ACTION_AT)
+
+
+def workflow_id(request_id: str) -> str:
+    return f"payment-request-{request_id}"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+CLOSED_STATUSES = frozenset({Status.PAID, Status.CANCELLED, Status.EXPIRED})
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    DISPUTED = "disputed"
+
+
+class EmailKind(StrEnum):
+    REQUEST = "request"
+    REMINDER = "reminder"
+    RECEIPT = "receipt"
+    PAYMENT_RECEIVED = "payment_received"
+
+
+class ErrorType(StrEnum):
+    """ApplicationError types; the API maps these, never message text, to status codes."""
+
+    REQUEST_CLOSED = "RequestClosed"
+    AMOUNT_BELOW_PAID = "AmountBelowPaid"
+    INVALID_CHANGE = "InvalidChange"
+    SMTP_REJECTED = "SmtpRejected"
+    SMTP_TEMPORARY = "SmtpTemporary"
+    STRIPE_ERROR = "StripeError"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderPolicy:
+    """Practice settings, copied into the request when it is created."""
+
+    reminder_days: tuple[int, ...] = (3, 7, 14, 30)
+    expires_in_days: int = 60
+    timezone: str = "UTC"
+    send_hour: int = 10
+    send_minute: int = 0
+    weekends_allowed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRecord:
+    payment_id: str  # Stripe PaymentIntent id: the idempotency key
+    amount: int  # gross amount charged, cents (0 while only a refund has been seen)
+    charge_status: str = "pending"  # pending, succeeded, failed (the PaymentIntent's outcome)
+    applied: int = 0  # part counted toward the balance
+    excess: int = 0  # part beyond the balance, refunded automatically
+    refunded: int = 0  # cumulative amount refunded by Stripe
+    dispute_status: str = ""  # Stripe's dispute status, "" when never disputed
+    dispute_closed: bool = False
+    method: str = ""
+    paid_at: datetime | None = None
+
+    @property
+    def counted(self) -> int:
+        """What this payment contributes to the balance, net of refunds beyond the excess."""
+        if self.charge_status != "succeeded" or self.dispute_status == "lost":
+            return 0
+        return max(0, self.applied - max(0, self.refunded - self.excess))
+
+    @property
+    def status(self) -> PaymentStatus:
+        if self.charge_status != "succeeded":
+            return PaymentStatus(self.charge_status)
+        if self.dispute_status and (not self.dispute_closed or self.dispute_status == "lost"):
+            return PaymentStatus.DISPUTED
+        if self.refunded >= self.amount > 0:
+            return PaymentStatus.REFUNDED
+        if self.refunded > 0:
+            return PaymentStatus.PARTIALLY_REFUNDED
+        return PaymentStatus.SUCCEEDED
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestEvent:
+    seq: int
+    at: datetime
+    type: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CarriedState:
+    """Everything a continued-as-new run needs to go on exactly where the last one stopped."""
+
+    status: Status
+    amount_requested: int
+    emails: tuple[str, ...]
+    rejected_emails: tuple[str, ...]
+    pay_url: str
+    payments: tuple[PaymentRecord, ...]
+    unsaved_events: tuple[RequestEvent, ...]
+    event_seq: int
+    version: int
+    email_seq: int
+    reminders_sent: int
+    reminder_anchor: datetime
+    reminder_base_day: int
+    reminders_paused: bool
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRequestInput:
+    request_id: str
+    practice_id: str
+    patient_id: str
+    first_name: str
+    last_name: str
+    facility_id: str
+    facility_name: str
+    emails: tuple[str, ...]
+    note: str = ""
+    currency: str = "usd"
+    amount: int
+    created_at: datetime
+    policy: ReminderPolicy = field(default_factory=ReminderPolicy)
+    carried: CarriedState | None = None
+    # Tests lower this to exercise continue-as-new without thousands of events.
+    history_length_limit: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentReceived:
+    """A PaymentIntent reached a state worth recording (from the Stripe webhook)."""
+
+    payment_id: str
+    amount: int
+    currency: str = "usd"
+    status: PaymentStatus = PaymentStatus.SUCCEEDED
+    method: str = ""
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundReceived:
+    payment_id: str
+    amount_refunded: int  # cumulative for the charge, as Stripe reports it
+    payment_amount: int  # the charge's amount, so a refund seen before its payment still counts
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisputeChanged:
+    payment_id: str
+    dispute_id: str
+    status: str  # Stripe's dispute status: needs_response, won, lost, ...
+    closed: bool
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelInput:
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResendInput:
+    emails: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeInput:
+    amount: int | None = None
+    reminders_paused: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Empty:
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestState:
+    request_id: str
+    practice_id: str
+    status: Status
+    currency: str
+    amount_requested: int
+    amount_paid: int
+    amount_remaining: int
+    amount_overpaid: int
+    pay_url: str
+    emails: tuple[str, ...]
+    rejected_emails: tuple[str, ...]
+    reminders_sent: int
+    reminders_paused: bool
+    next_reminder_at: datetime | None
+    expires_at: datetime
+    payments: tuple[PaymentRecord, ...]
+    version: int
+
+
+# ---- activity inputs and results -------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestSnapshot:
+    """The read model's copy of one request, written only if `version` is newer."""
+
+    request: PaymentRequestInput
+    state: RequestState
+    new_events: tuple[RequestEvent, ...]
+    updated_at: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordRequestResult:
+    pay_url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailInput:
+    request_id: str
+    practice_id: str
+    kind: EmailKind
+    sequence: int
+    recipients: tuple[str, ...]
+    first_name: str
+    last_name: str
+    facility_name: str
+    note: str
+    currency: str
+    amount_due: int  # what remains to pay when the email is sent
+    amount_paid: int  # this payment (payment emails) or the total paid (receipt)
+    pay_url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipientResult:
+    email: str
+    status: str  # accepted, rejected
+    reply: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailResult:
+    recipients: tuple[RecipientResult, ...]
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return tuple(r.email for r in self.recipients if r.status == "accepted")
+
+    @property
+    def rejected(self) -> tuple[str, ...]:
+        return tuple(r.email for r in self.recipients if r.status == "rejected")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundInput:
+    request_id: str
+    payment_id: str
+    amount: int
+    reason: str  # overpayment, closed
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundResult:
+    refund_id: str
+    status: str
