@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
+import httpx
 import stripe
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -17,13 +18,16 @@ from temporalio.worker import Worker
 from activities.email import EmailActivities, SmtpConfig
 from activities.read_model import ReadModelActivities
 from activities.stripe import StripeActivities
+from activities.webhooks import WebhookActivities
 from payreq import db
 from payreq.components import create_pool, smtp_config, stripe_client
 from payreq.settings import ConfigError, Settings, load_settings
 from payreq.temporal import connect_temporal
+from workflows.outbound import DeliverEventWorkflow
 from workflows.payment_request import PaymentRequestWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+WEBHOOK_TIMEOUT_SECONDS = 15.0
 log = logging.getLogger("payreq.worker")
 
 
@@ -35,19 +39,23 @@ def build_worker(
     smtp: SmtpConfig,
     stripe: stripe.StripeClient,
     public_base_url: str,
+    http: httpx.AsyncClient,
 ) -> Worker:
     read_model = ReadModelActivities(pool, public_base_url)
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
+    webhooks = WebhookActivities(pool, http)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PaymentRequestWorkflow],
+        workflows=[PaymentRequestWorkflow, DeliverEventWorkflow],
         activities=[
             read_model.record_request,
             read_model.save_request,
             email.send_email,
             payments.refund_payment,
+            webhooks.deliver_event,
+            webhooks.mark_event_undeliverable,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -56,6 +64,7 @@ def build_worker(
 async def run(settings: Settings, *, migrate: bool = False) -> None:
     client = await connect_temporal(settings)
     pool = await create_pool(settings)
+    http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
     try:
         if migrate:
             async with pool.acquire() as conn:
@@ -67,6 +76,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             smtp=smtp_config(settings),
             stripe=stripe_client(settings),
             public_base_url=settings.public_base_url,
+            http=http,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -77,6 +87,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             await stop.wait()
             log.info("shutting down: finishing in-flight activities")
     finally:
+        await http.aclose()
         await pool.close()
 
 

@@ -4,12 +4,13 @@ late or retried write never overwrites newer state; events and payments are upse
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 
 import asyncpg
 from temporalio import activity
 
-from workflows.types import CLOSED_STATUSES, RecordRequestResult, RequestSnapshot
+from workflows.types import CLOSED_STATUSES, OutboundEvent, RecordRequestResult, RequestSnapshot
 
 TOKEN_BYTES = 24  # 192 bits from `secrets`; only its sha256 is stored
 
@@ -51,6 +52,11 @@ ON CONFLICT (id) DO UPDATE SET
 _INSERT_EVENT = """
 INSERT INTO request_events (payment_request_id, seq, at, type, detail)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+"""
+
+_INSERT_OUTBOUND = """
+INSERT INTO outbound_events (id, practice_id, type, payload, created_at)
+VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (id) DO NOTHING
 """
 
 _ISSUE_TOKEN = """
@@ -137,6 +143,13 @@ class ReadModelActivities:
             _INSERT_EVENT,
             [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
         )
+        await conn.executemany(
+            _INSERT_OUTBOUND,
+            [
+                (e.event_id, e.practice_id, e.type, json.dumps(outbound_payload(e)), e.occurred_at)
+                for e in snap.outbound
+            ],
+        )
         if st.status in CLOSED_STATUSES:
             await conn.execute(
                 "UPDATE pay_tokens SET revoked_at = $2 WHERE payment_request_id = $1"
@@ -145,3 +158,29 @@ class ReadModelActivities:
                 snap.updated_at,
             )
         return True
+
+
+def outbound_payload(e: OutboundEvent) -> dict[str, object]:
+    """The body the practice software receives; `id` is its de-duplication key."""
+    payment = None
+    if e.payment_id:
+        payment = {
+            "id": e.payment_id,
+            "amount": e.payment_amount,
+            "refunded_amount": e.refunded_amount,
+        }
+    return {
+        "id": e.event_id,
+        "type": e.type,
+        "created_at": e.occurred_at.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "payment_request_id": e.request_id,
+            "patient_id": e.patient_id,
+            "status": e.status,
+            "currency": e.currency,
+            "amount_requested": e.amount_requested,
+            "amount_paid": e.amount_paid,
+            "amount_remaining": e.amount_remaining,
+            "payment": payment,
+        },
+    }

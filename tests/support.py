@@ -155,16 +155,18 @@ class Harness:
 
     @asynccontextmanager
     async def worker(self) -> AsyncIterator[Worker]:
-        w = build_worker(
-            self.client,
-            task_queue=self.task_queue,
-            pool=self.pool,
-            smtp=self.smtp_config,
-            stripe=self.stripe,
-            public_base_url=PUBLIC_BASE_URL,
-        )
-        async with w:
-            yield w
+        async with httpx.AsyncClient(timeout=5) as http:
+            w = build_worker(
+                self.client,
+                task_queue=self.task_queue,
+                pool=self.pool,
+                smtp=self.smtp_config,
+                stripe=self.stripe,
+                public_base_url=PUBLIC_BASE_URL,
+                http=http,
+            )
+            async with w:
+                yield w
 
     def request_input(self, **overrides: object) -> PaymentRequestInput:
         values: dict[str, object] = dict(

@@ -9,15 +9,19 @@ never held up behind an SMTP retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.ledger import Ledger
+    from workflows.outbound import DeliverEventWorkflow
     from workflows.schedule import next_reminder
     from workflows.types import (
         CLOSED_STATUSES,
@@ -28,12 +32,14 @@ with workflow.unsafe.imports_passed_through():
         CancelInput,
         CarriedState,
         ChangeInput,
+        DeliverEventInput,
         DisputeChanged,
         EmailInput,
         EmailKind,
         EmailResult,
         Empty,
         ErrorType,
+        OutboundEvent,
         PaymentReceived,
         PaymentRequestInput,
         RecordRequestResult,
@@ -81,6 +87,7 @@ class PaymentRequestWorkflow:
         self._pay_url = c.pay_url if c else ""
         self._events: list[RequestEvent] = list(c.unsaved_events) if c else []  # not yet saved
         self._event_seq = c.event_seq if c else 0
+        self._outbound: list[OutboundEvent] = []  # recorded with the next save, then delivered
         self._published: tuple[object, ...] = ()
         self._version = c.version if c else 0
         self._email_seq = c.email_seq if c else 0
@@ -154,6 +161,7 @@ class PaymentRequestWorkflow:
                 await self._save()
                 return
             self._event("payment_succeeded", f"{event.payment_id} {event.amount}")
+            self._emit("payment.succeeded", event.payment_id, event.payment_id)
             if outcome.excess:
                 self._event("overpayment", f"{event.payment_id} {outcome.excess}")
             paid_in_full = accepting and self._ledger.amount_remaining == 0
@@ -179,6 +187,9 @@ class PaymentRequestWorkflow:
             if not self._ledger.record_refund(event):
                 return
             self._event("refund", f"{event.payment_id} {event.amount_refunded}")
+            self._emit(
+                "payment.refunded", f"{event.payment_id}:{event.amount_refunded}", event.payment_id
+            )
             self._settle_open_status()
             await self._save()
 
@@ -302,10 +313,14 @@ class PaymentRequestWorkflow:
         )
         self._events.clear()
         self._publish()
+        outbound, self._outbound = self._outbound, []
+        for ev in outbound:
+            await self._deliver(ev)
 
     async def _close(self, status: Status, event: str, detail: str) -> None:
         self._status = status
         self._event(event, detail)
+        self._emit(f"payment_request.{status}", "closed")
         await self._save()
 
     async def _send(self, kind: EmailKind, recipients: tuple[str, ...], paid: int = 0) -> None:
@@ -340,6 +355,39 @@ class PaymentRequestWorkflow:
             self._event("refund_issued", f"{payment_id} {amount} {reason}")
             await self._save()
 
+    def _emit(self, kind: str, discriminator: str, payment_id: str | None = None) -> None:
+        inp = self._inp
+        key = f"{inp.request_id}:{kind}:{discriminator}".encode()
+        payment = self._ledger.payments.get(payment_id) if payment_id else None
+        self._outbound.append(
+            OutboundEvent(
+                event_id="evt_" + hashlib.sha256(key).hexdigest()[:24],
+                type=kind,
+                practice_id=inp.practice_id,
+                request_id=inp.request_id,
+                patient_id=inp.patient_id,
+                occurred_at=workflow.now(),
+                status=str(self._status),
+                currency=inp.currency,
+                amount_requested=self._ledger.amount_requested,
+                amount_paid=self._ledger.amount_paid,
+                amount_remaining=self._ledger.amount_remaining,
+                payment_id=payment_id,
+                payment_amount=payment.amount if payment else None,
+                refunded_amount=payment.refunded if payment else None,
+            )
+        )
+
+    async def _deliver(self, ev: OutboundEvent) -> None:
+        """Each event gets its own workflow, which outlives this one and retries for days."""
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                DeliverEventWorkflow.run,
+                DeliverEventInput(event_id=ev.event_id),
+                id=f"outbound-event-{ev.event_id}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+
     # ---- derived state -----------------------------------------------------------------
 
     def _settle_delivery(self, accepted: bool) -> None:
@@ -350,6 +398,7 @@ class PaymentRequestWorkflow:
             self._settle_open_status()
         elif not accepted and not self._deliverable():
             self._status = Status.DELIVERY_FAILED
+            self._emit("payment_request.delivery_failed", str(self._email_seq))
 
     def _settle_open_status(self) -> None:
         if self._status in (Status.SENT, Status.PARTIALLY_PAID):
@@ -439,6 +488,7 @@ class PaymentRequestWorkflow:
             request=replace(self._inp, carried=None),
             state=self._state(),
             new_events=tuple(self._events),
+            outbound=tuple(self._outbound),
             updated_at=workflow.now(),
             closed_at=workflow.now() if closed else None,
         )

@@ -226,6 +226,38 @@ class RequestState:
     version: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutboundEvent:
+    """An event for the practice software's ledger. `event_id` is stable across retries and
+    replays, so the receiver can de-duplicate on it."""
+
+    event_id: str
+    type: str  # payment.succeeded, payment.refunded, payment_request.paid, ...
+    practice_id: str
+    request_id: str
+    patient_id: str
+    occurred_at: datetime
+    status: str
+    currency: str
+    amount_requested: int
+    amount_paid: int
+    amount_remaining: int
+    payment_id: str | None = None
+    payment_amount: int | None = None
+    refunded_amount: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverEventInput:
+    event_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverEventResult:
+    status: str  # delivered, no_endpoint
+    attempts: int
+
+
 # ---- activity inputs and results -------------------------------------------------------
 
 
@@ -236,6 +268,7 @@ class RequestSnapshot:
     request: PaymentRequestInput
     state: RequestState
     new_events: tuple[RequestEvent, ...]
+    outbound: tuple[OutboundEvent, ...] = ()
     updated_at: datetime
     closed_at: datetime | None = None
 

@@ -1,0 +1,75 @@
+"""Delivery of outbound events to the practice's webhook endpoint, signed like Stripe signs:
+`Payreq-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import asyncpg
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.types import DeliverEventInput, DeliverEventResult
+
+SIGNATURE_HEADER = "Payreq-Signature"
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+class WebhookActivities:
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
+        self._pool = pool
+        self._http = http
+
+    @activity.defn(name="deliver_event")
+    async def deliver_event(self, inp: DeliverEventInput) -> DeliverEventResult:
+        row = await self._pool.fetchrow(
+            """SELECT e.payload, e.delivered_at, e.attempts, w.url, w.secret
+               FROM outbound_events e LEFT JOIN webhook_endpoints w USING (practice_id)
+               WHERE e.id = $1""",
+            inp.event_id,
+        )
+        if row is None:
+            raise ApplicationError(f"unknown event {inp.event_id}", non_retryable=True)
+        if row["delivered_at"] is not None:
+            return DeliverEventResult(status="delivered", attempts=row["attempts"])
+        if row["url"] is None:
+            return DeliverEventResult(status="no_endpoint", attempts=row["attempts"])
+        body = json.dumps(json.loads(row["payload"]), separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(row["secret"], body, int(time.time())),
+            "User-Agent": "payreq-webhooks/1",
+        }
+        error: str | None = None
+        try:
+            resp = await self._http.post(row["url"], content=body, headers=headers)
+            if not 200 <= resp.status_code < 300:
+                error = f"HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}"
+        attempts = await self._pool.fetchval(
+            """UPDATE outbound_events SET attempts = attempts + 1, last_error = $2,
+                   delivered_at = CASE WHEN $2::text IS NULL THEN now() END
+               WHERE id = $1 RETURNING attempts""",
+            inp.event_id,
+            error,
+        )
+        if error:
+            raise ApplicationError(f"delivery failed: {error}", type="WebhookDeliveryFailed")
+        return DeliverEventResult(status="delivered", attempts=attempts)
+
+    @activity.defn(name="mark_event_undeliverable")
+    async def mark_event_undeliverable(self, inp: DeliverEventInput) -> None:
+        await self._pool.execute(
+            "UPDATE outbound_events SET last_error = coalesce(last_error, '') || ' (gave up)'"
+            " WHERE id = $1 AND delivered_at IS NULL",
+            inp.event_id,
+        )

@@ -1,0 +1,43 @@
+"""DeliverEventWorkflow: one per outbound event, retrying delivery to the practice's webhook
+endpoint with backoff for four days, long after the request's own workflow may have closed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.types import DeliverEventInput, DeliverEventResult
+
+DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+DELIVERY_WINDOW = timedelta(days=4)  # the contract promises at least three days of retries
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+)
+
+
+@workflow.defn
+class DeliverEventWorkflow:
+    @workflow.run
+    async def run(self, inp: DeliverEventInput) -> DeliverEventResult:
+        try:
+            return await workflow.execute_activity(
+                "deliver_event",
+                inp,
+                result_type=DeliverEventResult,
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=DELIVERY_WINDOW,
+                retry_policy=DELIVERY_RETRY,
+            )
+        except ActivityError:
+            await workflow.execute_activity(
+                "mark_event_undeliverable",
+                inp,
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+            )
+            return DeliverEventResult(status="undeliverable", attempts=-1)
