@@ -1,0 +1,112 @@
+"""`payreq`: the service's console script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from payreq import db
+from payreq.practices import create_practice
+from payreq.settings import ConfigError
+
+
+def _settings_value(name: str) -> str:
+    """Read one setting without demanding the others (migrate needs only the database)."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class One(BaseSettings):
+        model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+        database_url: str | None = None
+
+    value = getattr(One(), name)
+    if not value:
+        raise ConfigError(f"configuration error: {name.upper()}: required")
+    return str(value)
+
+
+async def _migrate() -> None:
+    applied = await db.migrate_url(_settings_value("database_url"))
+    sys.stdout.write(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}\n")
+
+
+async def _practice_create(name: str, timezone: str, reply_to: str | None) -> None:
+    conn = await asyncpg.connect(_settings_value("database_url"))
+    try:
+        practice_id, key = await create_practice(conn, name, timezone=timezone, reply_to=reply_to)
+    finally:
+        await conn.close()
+    sys.stdout.write(f"practice_id: {practice_id}\napi_key: {key}\n")
+    sys.stdout.write("Keep the API key now: only its hash is stored, it cannot be shown again.\n")
+
+
+def _serve_api(host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from payreq.settings import load_settings
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="payreq", description="Payment Requests service.")
+    sub = p.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the whole embedded stack in the foreground")
+    dev.add_argument("--data-dir", default=".payreq", help="where the stack keeps its data")
+    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--temporal-ui-port", type=int, default=8233)
+    dev.add_argument("--smtp-port", type=int, default=8025)
+    dev.add_argument("--stripe-port", type=int, default=8420)
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="run the Temporal worker (same as python worker.py)")
+    sub.add_parser("migrate", help="apply the database migrations")
+    practice = sub.add_parser("practice", help="manage practices")
+    psub = practice.add_subparsers(dest="practice_command", required=True)
+    create = psub.add_parser("create", help="create a practice and print its API key once")
+    create.add_argument("name")
+    create.add_argument("--timezone", default="UTC")
+    create.add_argument("--reply-to", default=None)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate())
+        elif args.command == "practice":
+            asyncio.run(_practice_create(args.name, args.timezone, args.reply_to))
+        elif args.command == "worker":
+            import worker
+
+            return worker.main([])
+        elif args.command == "api":
+            _serve_api(args.host, args.port)
+        elif args.command == "dev":
+            import importlib
+
+            dev = importlib.import_module("payreq.dev")  # dev-only dependencies live there
+            return int(dev.main(args))
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
