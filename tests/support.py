@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
 from payreq.practices import create_practice
+from payreq.settings import Settings
 from worker import build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy
 
@@ -205,3 +206,21 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # t
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+WEBHOOK_SECRET = "whsec_payreq_test"
+
+
+def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        temporal_address="127.0.0.1:0",  # unused: tests hand the app their own client
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        mail_from=smtp.mail_from,
+        public_base_url=PUBLIC_BASE_URL,
+        stripe_secret_key=STRIPE_KEY,  # type: ignore[arg-type]
+        stripe_publishable_key="pk_test_payreq",
+        stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+        stripe_api_base=stripe_base,
+    )
