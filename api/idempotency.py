@@ -1,0 +1,169 @@
+"""`Idempotency-Key` on the practice API's POSTs: the same key and body answer the same response
+and create nothing new; the same key with another body (or on another endpoint) is a 409.
+
+A key is claimed in `idempotency_keys` before the work and its response stored after. Creates
+also derive the request id from the key, so duplicates arriving at the same instant, or a retry
+after the API died mid-request, land on the same workflow; other POSTs answer 409 to a
+duplicate that arrives while the first is still in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.errors import ApiError
+
+MAX_KEY_LENGTH = 255
+REPLAY_HEADER = "Idempotent-Replayed"
+STALE_CLAIM_SECONDS = 60  # a claim unanswered this long belonged to a process that died
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retry-safe key (printable ASCII, at most 255 characters): the same key "
+        "and body return the first response; the same key with another body is a 409.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a key: either a stored response to replay, or the go-ahead."""
+
+    key: str
+    fresh: bool  # this call inserted the key: nobody else is (or was) working on it
+    stale: bool = False  # claimed long ago and never answered: its caller died mid-request
+    status_code: int | None = None
+    response: dict[str, object] | None = None
+
+    @property
+    def replay(self) -> bool:
+        return self.response is not None
+
+
+def fingerprint(method: str, route: str, body: BaseModel | None) -> bytes:
+    payload = {"route": f"{method} {route}", "body": body.model_dump(mode="json") if body else None}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).digest()
+
+
+def derived_id(prefix: str, practice_id: str, key: str) -> str:
+    """A deterministic id from (practice, key): every retry of one create names one request."""
+    digest = hashlib.sha256(f"{practice_id}\x00{key}".encode()).hexdigest()
+    return f"{prefix}_{digest[:24]}"
+
+
+async def claim(pool: asyncpg.Pool, practice_id: str, key: str, request_hash: bytes) -> Claim:
+    row = await pool.fetchrow(
+        """INSERT INTO idempotency_keys (practice_id, key, request_hash) VALUES ($1, $2, $3)
+           ON CONFLICT (practice_id, key) DO NOTHING RETURNING key""",
+        practice_id,
+        key,
+        request_hash,
+    )
+    if row is not None:
+        return Claim(key=key, fresh=True)
+    stored = await pool.fetchrow(
+        "SELECT request_hash, status_code, response,"
+        f" created_at < now() - interval '{STALE_CLAIM_SECONDS} seconds' AS stale"
+        " FROM idempotency_keys"
+        " WHERE practice_id = $1 AND key = $2",
+        practice_id,
+        key,
+    )
+    if stored is None:  # expired and removed between the two statements: claim again
+        return await claim(pool, practice_id, key, request_hash)
+    if bytes(stored["request_hash"]) != request_hash:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request.",
+            None,
+        )
+    response = json.loads(stored["response"]) if stored["response"] is not None else None
+    return Claim(
+        key=key,
+        fresh=False,
+        stale=bool(stored["stale"]),
+        status_code=stored["status_code"],
+        response=response,
+    )
+
+
+async def store(
+    pool: asyncpg.Pool, practice_id: str, key: str, status_code: int, response: dict[str, object]
+) -> Claim:
+    """Record the response; the first stored response wins and is what every caller gets."""
+    row = await pool.fetchrow(
+        """UPDATE idempotency_keys SET status_code = coalesce(status_code, $3),
+               response = coalesce(response, $4::jsonb)
+           WHERE practice_id = $1 AND key = $2 RETURNING status_code, response""",
+        practice_id,
+        key,
+        status_code,
+        json.dumps(response),
+    )
+    if row is None:
+        return Claim(key=key, fresh=True, status_code=status_code, response=response)
+    return Claim(
+        key=key, fresh=False, status_code=row["status_code"], response=json.loads(row["response"])
+    )
+
+
+async def release(pool: asyncpg.Pool, practice_id: str, key: str) -> None:
+    """Forget a claim whose work failed on our side, so a retry with the key can go ahead."""
+    await pool.execute(
+        "DELETE FROM idempotency_keys WHERE practice_id = $1 AND key = $2 AND response IS NULL",
+        practice_id,
+        key,
+    )
+
+
+Work = Callable[[bool], Awaitable[tuple[int, BaseModel]]]
+
+
+async def once(
+    pool: asyncpg.Pool,
+    practice_id: str,
+    key: str | None,
+    request_hash: bytes,
+    work: Work,
+    *,
+    join_in_flight: bool,
+) -> JSONResponse:
+    """Run `work` at most once per key and answer every caller with the first response.
+
+    `work(first)` learns whether this call claimed the key first. With `join_in_flight`, a
+    duplicate arriving while the first is still working runs `work` too (creates: the request
+    id derived from the key makes that harmless); otherwise it gets a 409."""
+    if key is None:
+        status, model = await work(True)
+        return JSONResponse(model.model_dump(mode="json"), status_code=status)
+    c = await claim(pool, practice_id, key, request_hash)
+    if not c.replay and not (c.fresh or c.stale or join_in_flight):
+        raise ApiError(
+            409, "idempotency_key_in_use", "A request with this Idempotency-Key is in progress."
+        )
+    replayed = c.replay
+    if not c.replay:
+        try:
+            status, model = await work(c.fresh)
+        except Exception:
+            if not join_in_flight:
+                await release(pool, practice_id, key)
+            raise
+        c = await store(pool, practice_id, key, status, model.model_dump(mode="json"))
+    assert c.status_code is not None and c.response is not None
+    headers = {REPLAY_HEADER: "true"} if replayed else None
+    return JSONResponse(c.response, status_code=c.status_code, headers=headers)

@@ -1,0 +1,212 @@
+"""Reads of the Postgres read model, always scoped by practice. Never scans Temporal."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from api.errors import ApiError
+from api.resources import (
+    EventOut,
+    PatientPaymentOut,
+    PaymentOut,
+    PaymentRequestOut,
+    PaymentRequestSummary,
+)
+from api.schemas import MAX_ID, Facility
+from workflows.types import CLOSED_STATUSES
+
+OPEN_FILTER = "open"  # the default list: what still has something to collect
+
+
+@dataclass(frozen=True)
+class Cursor:
+    at: datetime | None
+    id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.at.isoformat() if self.at else None, self.id])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @staticmethod
+    def decode(value: str) -> Cursor:
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            at, id_ = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not isinstance(id_, str) or "\x00" in id_:
+                raise ValueError
+            when = datetime.fromisoformat(at) if at is not None else None
+            if when is not None and when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return Cursor(when, id_)
+        except (ValueError, TypeError, UnicodeError, binascii.Error):
+            raise ApiError(422, "invalid_cursor", "The cursor is not valid.", "cursor") from None
+
+
+async def request_row(pool: asyncpg.Pool, practice_id: str, request_id: str) -> asyncpg.Record:
+    """The request's row, or 404 when it does not exist *or belongs to another practice*."""
+    if "\x00" in request_id or len(request_id) > MAX_ID:
+        raise ApiError(404, "not_found", "No such payment request.")
+    row = await pool.fetchrow(
+        "SELECT * FROM payment_requests WHERE id = $1 AND practice_id = $2",
+        request_id,
+        practice_id,
+    )
+    if row is None:
+        raise ApiError(404, "not_found", "No such payment request.")
+    return row
+
+
+async def request_resource(
+    pool: asyncpg.Pool, row: asyncpg.Record, pay_url: str | None
+) -> PaymentRequestOut:
+    async with pool.acquire() as conn:
+        payments = await conn.fetch(
+            "SELECT * FROM payments WHERE payment_request_id = $1 ORDER BY paid_at, id", row["id"]
+        )
+        events = await conn.fetch(
+            "SELECT at, type, detail FROM request_events WHERE payment_request_id = $1"
+            " ORDER BY seq",
+            row["id"],
+        )
+    closed = row["status"] in CLOSED_STATUSES
+    return PaymentRequestOut(
+        id=row["id"],
+        patient_id=row["patient_id"],
+        created_at=row["created_at"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        full_name=full_name(row),
+        facility=Facility(id=row["facility_id"], name=row["facility_name"]),
+        emails=list(row["emails"]),
+        note=row["note"],
+        currency=row["currency"],
+        amount_requested=row["amount_requested"],
+        amount_paid=row["amount_paid"],
+        amount_remaining=row["amount_remaining"],
+        status=row["status"],
+        pay_url=None if closed else pay_url,
+        reminders_sent=row["reminders_sent"],
+        reminders_paused=row["reminders_paused"],
+        next_reminder_at=row["next_reminder_at"],
+        expires_at=row["expires_at"],
+        payments=[PaymentOut(**_payment(p)) for p in payments],
+        events=[EventOut(at=e["at"], type=e["type"], detail=e["detail"]) for e in events],
+    )
+
+
+def full_name(row: asyncpg.Record) -> str:
+    return f"{row['first_name']} {row['last_name']}".strip()
+
+
+def _payment(p: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": p["id"],
+        "amount": p["amount"],
+        "paid_at": p["paid_at"],
+        "method": p["method"],
+        "status": p["status"],
+        "refunded_amount": p["refunded_amount"],
+    }
+
+
+_LIST_REQUESTS = """
+SELECT id, created_at, first_name, last_name, amount_requested, amount_remaining, currency,
+       status
+FROM payment_requests
+WHERE practice_id = $1 AND patient_id = $2 AND {conditions}
+ORDER BY created_at DESC, id DESC
+LIMIT {limit}
+"""
+
+
+def requests_query(
+    practice_id: str, patient_id: str, status: str, cursor: Cursor | None, limit: int
+) -> tuple[str, list[object]]:
+    """The list's SQL and arguments (public so a test can EXPLAIN exactly what runs)."""
+    args: list[object] = [practice_id, patient_id]
+    conditions = ["true"]
+    if cursor is not None:
+        if cursor.at is None:
+            raise ApiError(422, "invalid_cursor", "The cursor is not valid.", "cursor")
+        args += [cursor.at, cursor.id]
+        conditions.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
+    if status == OPEN_FILTER:
+        args.append([str(s) for s in CLOSED_STATUSES])
+        conditions.append(f"status <> ALL(${len(args)}::text[])")
+    elif status != "all":
+        args.append(status)
+        conditions.append(f"status = ${len(args)}")
+    sql = _LIST_REQUESTS.format(conditions=" AND ".join(conditions), limit=int(limit) + 1)
+    return sql, args
+
+
+async def list_requests(
+    pool: asyncpg.Pool,
+    practice_id: str,
+    patient_id: str,
+    status: str,
+    cursor: Cursor | None,
+    limit: int,
+) -> tuple[list[PaymentRequestSummary], str | None]:
+    sql, args = requests_query(practice_id, patient_id, status, cursor, limit)
+    rows = await pool.fetch(sql, *args)
+    items = [
+        PaymentRequestSummary(
+            id=r["id"],
+            created_at=r["created_at"],
+            full_name=full_name(r),
+            amount_requested=r["amount_requested"],
+            amount_remaining=r["amount_remaining"],
+            currency=r["currency"],
+            status=r["status"],
+        )
+        for r in rows[:limit]
+    ]
+    return items, _next(rows, limit, "created_at")
+
+
+def _next(rows: list[asyncpg.Record], limit: int, at: str) -> str | None:
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return Cursor(last[at], last["id"]).encode()
+
+
+# paid_at DESC puts NULLs (not yet charged) first, as the index does; the keyset respects that.
+_LIST_PAYMENTS = """
+SELECT * FROM payments
+WHERE practice_id = $1 AND patient_id = $2
+  AND ($3::boolean IS NULL
+       OR ($3 AND (paid_at IS NOT NULL OR id < $5))
+       OR (NOT $3 AND (paid_at < $4 OR (paid_at = $4 AND id < $5))))
+ORDER BY paid_at DESC, id DESC
+LIMIT $6
+"""
+
+
+async def list_payments(
+    pool: asyncpg.Pool, practice_id: str, patient_id: str, cursor: Cursor | None, limit: int
+) -> tuple[list[PatientPaymentOut], str | None]:
+    rows = await pool.fetch(
+        _LIST_PAYMENTS,
+        practice_id,
+        patient_id,
+        None if cursor is None else cursor.at is None,
+        cursor.at if cursor else None,
+        cursor.id if cursor else "",
+        limit + 1,
+    )
+    items = [
+        PatientPaymentOut(
+            **_payment(p), payment_request_id=p["payment_request_id"], currency=p["currency"]
+        )
+        for p in rows[:limit]
+    ]
+    return items, _next(rows, limit, "paid_at")

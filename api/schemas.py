@@ -1,0 +1,222 @@
+"""Request bodies of the practice API: validated at the edge, before anything is created.
+
+Money is StrictInt cents (a float, a numeric string or a bool is a 422, never rounded).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from babel.numbers import list_currencies
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a charge, in minor units
+MAX_EMAILS = 10
+MAX_NOTE = 1000
+MAX_NAME = 100
+MAX_ID = 100
+CURRENCIES = frozenset(c.lower() for c in list_currencies())
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValueError("must not contain NUL or unpaired surrogate characters")
+    return value
+
+
+def _single_line(value: str) -> str:
+    """Names end up in email headers: no CR/LF, no control or line-separator characters."""
+    _no_nul(value)
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        raise ValueError("must not contain line breaks or control characters")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+Name = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_single_line)]
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID), AfterValidator(_single_line)]
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="Minor units (cents).")]
+
+
+def _one_email(value: str) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+def _split_emails(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    return value
+
+
+def _dedupe(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for v in values:
+        if v.lower() not in seen:
+            seen.add(v.lower())
+            out.append(v)
+    if not 1 <= len(out) <= MAX_EMAILS:
+        raise ValueError(f"give between 1 and {MAX_EMAILS} distinct email addresses")
+    return out
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_one_email)]
+Emails = Annotated[
+    list[Email],
+    BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
+    AfterValidator(_dedupe),
+    Field(
+        description="A list of addresses, or one string of addresses separated by `;`. "
+        "Duplicates (case-insensitive) are dropped; 1 to 10 addresses remain.",
+        examples=["maria@example.com; ana@example.com"],
+    ),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientIn(Strict):
+    id: Identifier = Field(description="The practice's patient id (opaque to this service).")
+    first_name: Name
+    last_name: Name
+
+
+class Facility(Strict):
+    id: Identifier
+    name: Name
+
+
+class CreatePaymentRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient": {"id": "pt_123", "first_name": "Ana", "last_name": "Lopez"},
+                    "balance_due": 18500,
+                    "amount": 12000,
+                    "first_name": "Maria",
+                    "last_name": "Lopez",
+                    "facility": {"id": "fac_1", "name": "Downtown Clinic"},
+                    "emails": "maria@example.com; ana@example.com",
+                    "note": "For visits on Nov 3 and Nov 10.",
+                    "currency": "usd",
+                    "reminder_days": [3, 7, 14, 30],
+                    "expires_in_days": 60,
+                }
+            ]
+        },
+    )
+
+    patient: PatientIn
+    balance_due: Amount | None = Field(None, description="The patient's whole balance, cents.")
+    amount: Amount | None = Field(
+        None,
+        validate_default=True,
+        description="Amount requested, cents; defaults to balance_due, at most balance_due.",
+    )
+    first_name: Name | None = Field(None, description="Recipient; defaults to the patient's.")
+    last_name: Name | None = Field(None, description="Recipient; defaults to the patient's.")
+    facility: Facility
+    emails: Emails
+    note: Annotated[str, Field(max_length=MAX_NOTE), AfterValidator(_no_nul)] = ""
+    currency: str = Field(
+        "usd", pattern="^[a-z]{3}$", description="Lower-case ISO 4217 code.", examples=["usd"]
+    )
+    reminder_days: (
+        Annotated[list[Annotated[StrictInt, Field(ge=1, le=365)]], Field(max_length=20)] | None
+    ) = Field(None, description="Days after sending when reminders go out; practice default.")
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(
+        None, description="Days until the pay link expires; practice default."
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_within_balance(cls, amount: int | None, info: ValidationInfo) -> int:
+        balance = info.data.get("balance_due")
+        if amount is None:
+            if balance is None:
+                raise ValueError("give amount or balance_due")
+            return int(balance)
+        if balance is not None and amount > balance:
+            raise ValueError("amount must not exceed balance_due")
+        return amount
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError("unknown currency: use a lower-case ISO 4217 code such as usd")
+        return value
+
+
+class CancelBody(Strict):
+    reason: Annotated[str, Field(max_length=500), AfterValidator(_no_nul)] = ""
+
+
+class ResendBody(Strict):
+    emails: Emails | None = None
+
+
+class ChangeBody(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount": 9000}, {"reminders_paused": True}]},
+    )
+    amount: Amount | None = Field(None, description="New amount requested, cents.")
+    reminders_paused: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ChangeBody:
+        if self.amount is None and self.reminders_paused is None:
+            raise ValueError("give amount and/or reminders_paused")
+        return self
+
+
+class WebhookEndpointIn(Strict):
+    url: str = Field(
+        max_length=2048,
+        description="https URL (plain http only for localhost / 127.0.0.1).",
+        examples=["https://pms.example.com/hooks/payreq"],
+    )
+    secret: (
+        Annotated[str, Field(min_length=16, max_length=200), AfterValidator(_single_line)] | None
+    ) = Field(None, description="HMAC key; generated and returned once when omitted.")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        _single_line(value)
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError("not a valid URL") from None
+        local = host in ("localhost", "127.0.0.1", "::1")
+        if (
+            not host
+            or parts.scheme not in ("https", "http")
+            or (parts.scheme == "http" and not local)
+        ):
+            raise ValueError("must be an https:// URL (http:// only for localhost)")
+        return value

@@ -1,0 +1,171 @@
+"""The mapping between HTTP and the workflow: bodies become workflow inputs, workflow error
+*types* become status codes. Handlers call these; they never talk to Temporal themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import AppDeps, Practice
+from api.errors import ApiError
+from api.schemas import CreatePaymentRequest
+from workflows.payment_request import PaymentRequestWorkflow
+from workflows.types import (
+    SA_AMOUNT_REMAINING,
+    SA_NEXT_ACTION_AT,
+    SA_PRACTICE,
+    SA_STATUS,
+    Empty,
+    ErrorType,
+    PaymentRequestInput,
+    ReminderPolicy,
+    RequestState,
+    Status,
+    workflow_id,
+)
+
+CREATE_TIMEOUT = timedelta(seconds=30)
+UPDATE_TIMEOUT = timedelta(seconds=30)
+QUERY_TIMEOUT = timedelta(seconds=5)
+log = logging.getLogger("payreq.api")
+
+# Business failures raised by the workflow, by type, to (status, code).
+UPDATE_ERRORS: dict[str, tuple[int, str]] = {
+    ErrorType.REQUEST_CLOSED: (409, "request_closed"),
+    ErrorType.AMOUNT_BELOW_PAID: (409, "amount_below_paid"),
+    ErrorType.INVALID_CHANGE: (422, "invalid_change"),
+}
+
+
+def random_request_id() -> str:
+    return f"pr_{secrets.token_hex(12)}"
+
+
+async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
+    row = await deps.pool.fetchrow(
+        """SELECT timezone, reminder_send_time, reminders_on_weekends, default_reminder_days,
+                  default_expires_in_days FROM practices WHERE id = $1""",
+        practice.id,
+    )
+    assert row is not None  # the key that authenticated this call belongs to it
+    return ReminderPolicy(
+        reminder_days=tuple(row["default_reminder_days"]),
+        expires_in_days=row["default_expires_in_days"],
+        timezone=row["timezone"],
+        send_hour=row["reminder_send_time"].hour,
+        send_minute=row["reminder_send_time"].minute,
+        weekends_allowed=row["reminders_on_weekends"],
+    )
+
+
+def workflow_input(
+    body: CreatePaymentRequest, practice: Practice, policy: ReminderPolicy, request_id: str
+) -> PaymentRequestInput:
+    if body.reminder_days is not None:
+        policy = replace(policy, reminder_days=tuple(sorted(set(body.reminder_days))))
+    if body.expires_in_days is not None:
+        policy = replace(policy, expires_in_days=body.expires_in_days)
+    assert body.amount is not None  # the schema defaults it to balance_due
+    return PaymentRequestInput(
+        request_id=request_id,
+        practice_id=practice.id,
+        patient_id=body.patient.id,
+        first_name=body.first_name or body.patient.first_name,
+        last_name=body.last_name or body.patient.last_name,
+        facility_id=body.facility.id,
+        facility_name=body.facility.name,
+        emails=tuple(body.emails),
+        note=body.note,
+        currency=body.currency,
+        amount=body.amount,
+        created_at=datetime.now(UTC),
+        policy=policy,
+    )
+
+
+async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState:
+    """Start the request's workflow (or join the one already running under this id) and wait
+    until it has written the read model and issued the pay link."""
+    expires = inp.created_at + timedelta(days=inp.policy.expires_in_days)
+    op = WithStartWorkflowOperation(
+        PaymentRequestWorkflow.run,
+        inp,
+        id=workflow_id(inp.request_id),
+        task_queue=deps.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(SA_PRACTICE, inp.practice_id),
+                SearchAttributePair(SA_STATUS, str(Status.PENDING)),
+                SearchAttributePair(SA_AMOUNT_REMAINING, inp.amount),
+                SearchAttributePair(SA_NEXT_ACTION_AT, expires),
+            ]
+        ),
+    )
+    try:
+        async with asyncio.timeout(CREATE_TIMEOUT.total_seconds()):
+            state: RequestState = await deps.temporal.execute_update_with_start_workflow(
+                PaymentRequestWorkflow.await_created, Empty(), start_workflow_operation=op
+            )
+    except TimeoutError:
+        raise _busy() from None
+    except RPCError as exc:
+        log.warning("create: temporal error %s", exc.status)
+        raise _busy() from None
+    return state
+
+
+async def apply_update(deps: AppDeps, request_id: str, update: Any, arg: Any) -> None:
+    handle = deps.temporal.get_workflow_handle(workflow_id(request_id))
+    try:
+        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds()):
+            await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type in UPDATE_ERRORS:
+            status, code = UPDATE_ERRORS[cause.type]
+            raise ApiError(status, code, str(cause.message)) from None
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow closed a moment ago
+            raise closed_error("closed") from None
+        log.warning("update: temporal error %s", exc.status)
+        raise _busy() from None
+    except TimeoutError:
+        raise _busy() from None
+
+
+async def current_pay_url(deps: AppDeps, request_id: str) -> str | None:
+    """The pay link lives only in the workflow (Postgres keeps its hash)."""
+    handle = deps.temporal.get_workflow_handle(workflow_id(request_id))
+    try:
+        state: RequestState = await handle.query(
+            PaymentRequestWorkflow.state, rpc_timeout=QUERY_TIMEOUT
+        )
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        log.warning("pay_url query failed: %s", type(exc).__name__)
+        return None
+    return state.pay_url or None
+
+
+def _busy() -> ApiError:
+    return ApiError(
+        503, "temporarily_unavailable", "The service is busy; retry with the same Idempotency-Key."
+    )
+
+
+def closed_error(status: str) -> ApiError:
+    return ApiError(409, "request_closed", f"The payment request is {status}.")
