@@ -21,6 +21,7 @@ from api.deps import AppDeps
 from api.errors import error_response, install_error_handlers
 from api.metrics import install_metrics
 from payreq.components import create_pool, stripe_client
+from payreq.logs import RequestContextMiddleware
 from payreq.settings import Settings, load_settings
 from payreq.temporal import connect_temporal
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, deps: AppDeps | None = None) ->
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
     install_metrics(app)  # outermost: counts 413s too
     install_error_handlers(app)
     for router in routers():

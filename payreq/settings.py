@@ -37,7 +37,16 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
 
     public_base_url: str
-    payload_encryption_key: SecretStr | None = None
+    payload_encryption_key: SecretStr | None = None  # keyring, see payreq/codec.py
+
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The codec endpoint (POST /codec/encode|decode) for the Temporal UI and CLI: refused
+    # (401) unless this token is set and sent; CORS only for these comma-separated origins.
+    codec_auth_token: SecretStr | None = None
+    codec_cors_origins: str = ""
+    # Dev stack only: the SMTP catcher's Maildir, served at /dev/mail when set.
+    dev_maildir: str | None = None
 
     @field_validator("public_base_url", "stripe_api_base")
     @classmethod
@@ -47,6 +56,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("payload_encryption_key")
+    @classmethod
+    def _keyring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from payreq.codec import Keyring
+
+            Keyring.parse(value.get_secret_value())  # KeyringError names the problem, no key
+        return value
 
     @field_validator("database_url")
     @classmethod

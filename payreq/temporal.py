@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from payreq.settings import Settings
+from payreq.codec import SETTING, EncryptionCodec, Keyring, KeyringError
+from payreq.settings import ConfigError, Settings
 
 
-def data_converter(settings: Settings | None = None) -> DataConverter:
-    return pydantic_data_converter
+def keyring(settings: Settings) -> Keyring:
+    if settings.payload_encryption_key is None:
+        raise ConfigError(f"configuration error: {SETTING}: required")
+    try:
+        return Keyring.parse(settings.payload_encryption_key.get_secret_value())
+    except KeyringError as exc:
+        raise ConfigError(f"configuration error: {SETTING}: {exc}") from None
+
+
+def converter_for(ring: Keyring) -> DataConverter:
+    """Pydantic payloads (timedelta, dataclasses), every payload AES-GCM encrypted, and failure
+    messages and stack traces moved into an (encrypted) payload instead of clear text."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    return converter_for(keyring(settings))
 
 
 def tls_config(settings: Settings) -> TLSConfig | None:
@@ -25,12 +46,13 @@ def tls_config(settings: Settings) -> TLSConfig | None:
 
 
 async def connect_temporal(settings: Settings) -> Client:
+    converter = data_converter(settings)
     tls = tls_config(settings)
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings),
+        data_converter=converter,
         tls=tls or bool(api_key),
         api_key=api_key,
     )

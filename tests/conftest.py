@@ -20,9 +20,11 @@ from activities.email import SmtpConfig
 from api.app import create_app
 from api.deps import AppDeps
 from payreq import db
-from payreq.temporal import data_converter
+from payreq.codec import Keyring
+from payreq.temporal import converter_for
 from tests.support import (
     BIN_DIR,
+    TEST_PAYLOAD_KEY,
     Harness,
     RecordingHandler,
     seed_practice,
@@ -120,7 +122,7 @@ async def register_search_attributes(client: Client) -> None:
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(),
+        data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
         test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
     )
     async with env:

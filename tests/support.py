@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import socket
@@ -209,6 +210,13 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # t
 
 
 WEBHOOK_SECRET = "whsec_payreq_test"
+# Every test runs with payload encryption on: a fixed two-key ring (newest first).
+TEST_PAYLOAD_KEY = (
+    "test2:"
+    + base64.b64encode(b"payreq-test-key-2".ljust(32, b"2")).decode()
+    + ",test1:"
+    + base64.b64encode(b"payreq-test-key-1".ljust(32, b"1")).decode()
+)
 
 
 def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Settings:
@@ -223,4 +231,5 @@ def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Sett
         stripe_publishable_key="pk_test_payreq",
         stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
         stripe_api_base=stripe_base,
+        payload_encryption_key=TEST_PAYLOAD_KEY,  # type: ignore[arg-type]
     )
