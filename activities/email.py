@@ -6,10 +6,13 @@ same deterministic Message-ID."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import ssl
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import asyncpg
@@ -18,6 +21,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.rendering import Rendered, Template, default_template, money, render
 from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult
+
+log = logging.getLogger("payreq.email")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +42,10 @@ def message_id(delivery_key: str, mail_from: str) -> str:
     return f"<{hashlib.sha256(delivery_key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def email_context(inp: EmailInput, practice_name: str) -> dict[str, object]:
+def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[str, object]:
+    """The placeholders of activities.rendering.PLACEHOLDERS, from one email's input."""
+    # The link stops working at `expires_at`; the last whole local day before it is the due date.
+    last_day = (inp.expires_at.astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date()
     return {
         "practice_name": practice_name,
         "facility_name": inp.facility_name,
@@ -45,7 +53,7 @@ def email_context(inp: EmailInput, practice_name: str) -> dict[str, object]:
         "last_name": inp.last_name,
         "amount_due": money(inp.amount_due, inp.currency),
         "amount_paid": money(inp.amount_paid, inp.currency),
-        "due_date": inp.expires_at.strftime("%B %-d, %Y"),
+        "due_date": f"{last_day:%B} {last_day.day}, {last_day.year}",
         "note": inp.note,
         "pay_url": inp.pay_url,
     }
@@ -59,11 +67,12 @@ class EmailActivities:
     @activity.defn(name="send_email")
     async def send_email(self, inp: EmailInput) -> EmailResult:
         practice = await self._pool.fetchrow(
-            "SELECT name, reply_to FROM practices WHERE id = $1", inp.practice_id
+            "SELECT name, reply_to, timezone FROM practices WHERE id = $1", inp.practice_id
         )
         if practice is None:
             raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
-        rendered = render(await self._template(inp), email_context(inp, practice["name"]))
+        context = email_context(inp, practice["name"], practice["timezone"])
+        rendered = self._render(await self._template(inp), str(inp.kind), context)
         results: list[RecipientResult] = []
         temporary: list[str] = []
         for recipient in inp.recipients:
@@ -102,6 +111,16 @@ class EmailActivities:
             return default_template(str(inp.kind))
         return Template(subject=row["subject"], html=row["html"], text=row["text"])
 
+    @staticmethod
+    def _render(template: Template, kind: str, context: dict[str, object]) -> Rendered:
+        """Templates are validated when saved; should a stored one fail anyway (say, after an
+        upgrade), the patient still gets the default rather than nothing."""
+        try:
+            return render(template, context)
+        except Exception as exc:
+            log.warning("the %s template failed (%s); sent the default", kind, type(exc).__name__)
+            return render(default_template(kind), context)
+
     def _message(
         self, rendered: Rendered, recipient: str, key: str, practice_name: str, reply_to: str | None
     ) -> EmailMessage:
@@ -135,8 +154,12 @@ class EmailActivities:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return _classify(refused.code, refused.message)
-        except aiosmtplib.SMTPResponseException as exc:
+        except aiosmtplib.SMTPDataError as exc:
             return _classify(exc.code, exc.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            # Refused sender, failed login, refused STARTTLS: our configuration or the server's
+            # state, never the address's fault, so never a reason to stop writing to it.
+            return "retrying", f"{exc.code} {exc.message}"
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return "retrying", f"{type(exc).__name__}: {exc}"
         return "accepted", "250"

@@ -1,19 +1,84 @@
 """Email rendering: Jinja2 in a sandbox, autoescaped in HTML. Pure: no I/O beyond reading the
-packaged default templates, so the API (preview, validation) and the worker share it."""
+packaged default templates, so the API (validation, preview) and the worker share it.
+
+A practice's template is validated once, when it is saved (`validate`): it must parse, use only
+the documented placeholders of its kind, render against every sample (with and without a
+note) inside the sandbox, and, for the request and the reminder, show the pay link in both
+parts. Sending therefore never meets a template that fails.
+"""
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from babel.numbers import format_currency, get_currency_precision
-from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, TemplateAssertionError, TemplateSyntaxError, meta, nodes
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "templates" / "default"
 KINDS = ("request", "reminder", "receipt", "payment_received")
+PARTS = ("subject", "html", "text")
+MAX_RENDERED_CHARS = 200_000  # per part
+MAX_REPEAT_CHARS = 10_000  # `"-" * 40` is fine; a multiplied note is not
+# Placeholders and conditionals are all an email needs. Loops, macros, calls and includes are
+# refused at save time, and only filters that cannot blow a value up are available, so a
+# template cannot make rendering slow or huge (the sandbox alone does not bound either).
+FILTERS = frozenset(
+    {
+        "capitalize",
+        "default",
+        "d",
+        "e",
+        "escape",
+        "first",
+        "last",
+        "length",
+        "lower",
+        "striptags",
+        "title",
+        "trim",
+        "truncate",
+        "upper",
+        "urlencode",
+        "wordcount",
+    }
+)
+_REFUSED_NODES: dict[type[nodes.Node], str] = {
+    nodes.For: "loops ({% for %}) are not available in email templates",
+    nodes.Macro: "macros are not available in email templates",
+    nodes.CallBlock: "call blocks are not available in email templates",
+    nodes.Call: "calling functions or methods is not available in email templates",
+    nodes.Include: "includes are not available in email templates",
+    nodes.Import: "imports are not available in email templates",
+    nodes.FromImport: "imports are not available in email templates",
+    nodes.Extends: "extends is not available in email templates",
+}
+
+PLACEHOLDERS: dict[str, str] = {
+    "practice_name": "The practice's name, as in `GET /v1/practice`.",
+    "facility_name": "Where the service was rendered, e.g. `Downtown Clinic`.",
+    "first_name": "The recipient's first name.",
+    "last_name": "The recipient's last name.",
+    "amount_due": "What remains to pay when the email is sent, with its currency: `$120.00`.",
+    "amount_paid": "`payment_received`: this payment; `receipt`: the total paid.",
+    "due_date": "The last day the pay link works, in the practice's time zone: `January 25, 2027`.",
+    "note": "The staff note; often empty, so wrap it in `{% if note %}...{% endif %}`.",
+    "pay_url": "The recipient's secure pay link (required in `request` and `reminder`).",
+}
+_COMMON = ("practice_name", "facility_name", "first_name", "last_name", "note")
+KIND_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "request": frozenset((*_COMMON, "amount_due", "due_date", "pay_url")),
+    "reminder": frozenset((*_COMMON, "amount_due", "due_date", "pay_url")),
+    "payment_received": frozenset((*_COMMON, "amount_paid", "amount_due", "due_date", "pay_url")),
+    "receipt": frozenset((*_COMMON, "amount_paid")),
+}
+LINK_REQUIRED = frozenset({"request", "reminder"})
+SAMPLE_PAY_URL = "https://pay.example.com/pay/sample-token"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +95,17 @@ class Rendered:
     text: str
 
 
+class TemplateInvalid(Exception):
+    """A template that cannot be saved. `part` is subject, html or text; `line` is 1-based."""
+
+    def __init__(self, part: str, reason: str, line: int | None = None) -> None:
+        where = f"the {part} template, line {line}" if line else f"the {part} template"
+        super().__init__(f"{where}: {reason}")
+        self.part = part
+        self.reason = reason
+        self.line = line
+
+
 def money(cents: int, currency: str) -> str:
     """Integer minor units to a display string, without ever going through a float."""
     code = currency.upper()
@@ -37,11 +113,32 @@ def money(cents: int, currency: str) -> str:
     return str(format_currency(value, code, locale="en_US"))
 
 
+class EmailSandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *, autoescape: bool) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=autoescape)
+        self.filters = {k: v for k, v in self.filters.items() if k in FILTERS}
+        self.globals.clear()
+
+    def call_binop(self, context: Context, operator: str, left: object, right: object) -> object:
+        if operator == "**":
+            raise SecurityError("the ** operator is not available in email templates")
+        for seq, times in ((left, right), (right, left)):
+            repeated = isinstance(seq, str | list | tuple) and isinstance(times, int)
+            if repeated and len(seq) * times > MAX_REPEAT_CHARS:  # type: ignore[arg-type, operator]
+                raise SecurityError(f"a repeated value may be at most {MAX_REPEAT_CHARS} long")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=1)
-def _environments() -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
-    plain = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    html = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
-    return plain, html
+def _environments() -> tuple[EmailSandbox, EmailSandbox]:
+    return EmailSandbox(autoescape=False), EmailSandbox(autoescape=True)
+
+
+def _env(part: str) -> EmailSandbox:
+    plain, html = _environments()
+    return html if part == "html" else plain
 
 
 @lru_cache(maxsize=len(KINDS))
@@ -53,10 +150,92 @@ def default_template(kind: str) -> Template:
 
 
 def render(template: Template, context: dict[str, object]) -> Rendered:
-    plain, html = _environments()
-    subject = plain.from_string(template.subject).render(context)
+    subject = _env("subject").from_string(template.subject).render(context)
     return Rendered(
         subject=" ".join(subject.split()),  # a header is one line, whatever the template did
-        html=html.from_string(template.html).render(context),
-        text=plain.from_string(template.text).render(context),
+        html=_env("html").from_string(template.html).render(context),
+        text=_env("text").from_string(template.text).render(context),
     )
+
+
+def sample_context(kind: str, practice_name: str, *, note: bool = True) -> dict[str, object]:
+    """What a preview shows, and what validation renders against (with and without a note)."""
+    paid = {"receipt": 12000, "payment_received": 5000}.get(kind, 0)
+    due = 7000 if kind == "payment_received" else 0 if kind == "receipt" else 12000
+    return {
+        "practice_name": practice_name,
+        "facility_name": "Downtown Clinic",
+        "first_name": "Maria",
+        "last_name": "Lopez",
+        "amount_due": money(due, "usd"),
+        "amount_paid": money(paid, "usd"),
+        "due_date": "January 25, 2027",
+        "note": "For visits on Nov 3 and Nov 10." if note else "",
+        "pay_url": SAMPLE_PAY_URL,
+    }
+
+
+def validate(kind: str, template: Template, practice_name: str) -> Rendered:
+    """Raise TemplateInvalid naming the part, the line and the reason; else the preview."""
+    for part in PARTS:
+        _check_source(kind, part, getattr(template, part))
+    rendered = [
+        _render_part(part, getattr(template, part), sample_context(kind, practice_name, note=n))
+        for n in (True, False)
+        for part in PARTS
+    ]
+    for part, output in zip(PARTS * 2, rendered, strict=True):
+        if len(output) > MAX_RENDERED_CHARS:
+            raise TemplateInvalid(part, f"renders to more than {MAX_RENDERED_CHARS} characters")
+        if part == "subject" and not output.strip():
+            raise TemplateInvalid(part, "renders to an empty subject")
+        if kind in LINK_REQUIRED and part != "subject" and SAMPLE_PAY_URL not in output:
+            raise TemplateInvalid(part, "must show the pay link: include {{ pay_url }}")
+    subject, html, text = rendered[:3]
+    return Rendered(subject=" ".join(subject.split()), html=html, text=text)
+
+
+def _check_source(kind: str, part: str, source: str) -> None:
+    try:
+        tree = _env(part).parse(source)
+        for node in tree.find_all(tuple(_REFUSED_NODES)):
+            raise TemplateInvalid(part, _REFUSED_NODES[type(node)], node.lineno)
+        undeclared = meta.find_undeclared_variables(tree)  # also checks filter names
+    except TemplateAssertionError as exc:  # an unknown filter, found while compiling
+        reason = f"{exc.message} (available filters: {', '.join(sorted(FILTERS))})"
+        raise TemplateInvalid(part, reason, exc.lineno) from None
+    except TemplateSyntaxError as exc:
+        raise TemplateInvalid(part, f"syntax error: {exc.message}", exc.lineno) from None
+    allowed = KIND_PLACEHOLDERS[kind]
+    unknown = undeclared - allowed
+    if unknown:
+        name = min(unknown, key=lambda n: (_first_line(tree, n), n))
+        listed = ", ".join(sorted(allowed))
+        raise TemplateInvalid(
+            part,
+            f"unknown placeholder '{name}' (available for {kind}: {listed})",
+            _first_line(tree, name),
+        )
+
+
+def _first_line(tree: nodes.Template, name: str) -> int:
+    lines = [n.lineno for n in tree.find_all(nodes.Name) if n.name == name and n.ctx == "load"]
+    return min(lines, default=1)
+
+
+def _render_part(part: str, source: str, context: dict[str, object]) -> str:
+    try:
+        return _env(part).from_string(source).render(context)
+    except Exception as exc:  # sandbox violations, undefined attributes, errors in filters...
+        raise TemplateInvalid(part, _reason(exc), _template_line(exc)) from None
+
+
+def _reason(exc: Exception) -> str:
+    message = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {message}"
+
+
+def _template_line(exc: Exception) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry the template's own line numbers."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<template>"]
+    return frames[-1].lineno if frames else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import asyncpg
 import stripe
 
@@ -30,7 +32,19 @@ def smtp_config(settings: Settings) -> SmtpConfig:
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         timeout_seconds=settings.smtp_timeout_seconds,
         mail_from=settings.mail_from,
+        tls_context=smtp_tls_context(settings),
     )
+
+
+def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """None means aiosmtplib's default: the system's trust store, hostname checked."""
+    if settings.smtp_ca_file is None and settings.smtp_tls_verify:
+        return None
+    context = ssl.create_default_context(cafile=settings.smtp_ca_file)
+    if not settings.smtp_tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 async def create_pool(settings: Settings, *, max_size: int = 10) -> asyncpg.Pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A PEM file of CA certificates to trust for the SMTP server (e.g. a private CA); the
+    # system's trust store otherwise. SMTP_TLS_VERIFY=false turns verification off (never in
+    # production: the password would go to whoever answers).
+    smtp_ca_file: str | None = None
+    smtp_tls_verify: bool = True
     mail_from: str
 
     stripe_secret_key: SecretStr | None = None
@@ -64,6 +70,13 @@ class Settings(BaseSettings):
             from payreq.codec import Keyring
 
             Keyring.parse(value.get_secret_value())  # KeyringError names the problem, no key
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError("must be the path of a readable PEM file")
         return value
 
     @field_validator("database_url")

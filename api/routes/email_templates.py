@@ -1,0 +1,213 @@
+"""Email templates, per practice: read, replace (validated), preview, revert to the default.
+Rendering and validation live in activities.rendering, shared with the worker that sends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.rendering import (
+    FILTERS,
+    KIND_PLACEHOLDERS,
+    KINDS,
+    LINK_REQUIRED,
+    PLACEHOLDERS,
+    Template,
+    TemplateInvalid,
+    default_template,
+    render,
+    sample_context,
+    validate,
+)
+from api.deps import CurrentPractice, Deps
+from api.errors import ApiError, ErrorResponse
+
+router = APIRouter(prefix="/v1/email-templates", tags=["email templates"])
+
+MAX_SUBJECT_CHARS = 500
+MAX_BODY_CHARS = 30_000
+
+
+def _placeholder_table() -> str:
+    rows = "\n".join(
+        f"| `{{{{ {name} }}}}` | {', '.join(k for k in KINDS if name in KIND_PLACEHOLDERS[k])} "
+        f"| {doc} |"
+        for name, doc in PLACEHOLDERS.items()
+    )
+    return (
+        "Kinds: `request` (the first email, and a resend), `reminder`, `receipt` (paid in "
+        "full) and `payment_received` (a payment that leaves a balance).\n\n"
+        "Templates are [Jinja2](https://jinja.palletsprojects.com/templates/) in a sandbox: "
+        "placeholders `{{ name }}`, conditionals `{% if note %}...{% endif %}`, and the filters "
+        f"{', '.join(f'`{f}`' for f in sorted(FILTERS))}. The HTML part is autoescaped; the "
+        "subject is folded onto one line. Loops, macros, includes and function calls are "
+        "not available.\n\n"
+        "| placeholder | kinds | value |\n|---|---|---|\n"
+        f"{rows}\n\n"
+        f"{' and '.join(f'`{k}`' for k in sorted(LINK_REQUIRED))} templates must show "
+        "`{{ pay_url }}` in both the HTML and the text part."
+    )
+
+
+PLACEHOLDER_DOC = _placeholder_table()
+_KIND_DOC = "One of " + ", ".join(f"`{k}`" for k in KINDS) + "."
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_CHARS)
+    html: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+    text: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+
+
+class Placeholder(BaseModel):
+    name: str
+    description: str
+
+
+class TemplateOut(BaseModel):
+    kind: str
+    subject: str
+    html: str
+    text: str
+    is_default: bool = Field(description="True while the practice has not replaced it.")
+    updated_at: datetime | None = Field(description="When the practice last saved it.")
+    placeholders: list[Placeholder] = Field(description="What this kind's template may use.")
+
+
+class PreviewOut(BaseModel):
+    subject: str
+    html: str
+    text: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ApiError(404, "not_found", f"There is no email template kind '{kind}'.")
+    return kind
+
+
+def _out(kind: str, template: Template, updated_at: datetime | None) -> TemplateOut:
+    return TemplateOut(
+        kind=kind,
+        subject=template.subject,
+        html=template.html,
+        text=template.text,
+        is_default=updated_at is None,
+        updated_at=updated_at,
+        placeholders=[
+            Placeholder(name=n, description=d)
+            for n, d in PLACEHOLDERS.items()
+            if n in KIND_PLACEHOLDERS[kind]
+        ],
+    )
+
+
+def _checked(kind: str, body: TemplateIn, practice_name: str) -> tuple[Template, PreviewOut]:
+    template = Template(subject=body.subject, html=body.html, text=body.text)
+    try:
+        r = validate(kind, template, practice_name)
+    except TemplateInvalid as exc:
+        raise ApiError(422, "invalid_template", f"In {exc}.", exc.part) from None
+    return template, PreviewOut(subject=r.subject, html=r.html, text=r.text)
+
+
+async def _current(deps: Deps, practice_id: str, kind: str) -> tuple[Template, datetime | None]:
+    row = await deps.pool.fetchrow(
+        """SELECT subject, html, text, updated_at FROM email_templates
+           WHERE practice_id = $1 AND kind = $2""",
+        practice_id,
+        kind,
+    )
+    if row is None:
+        return default_template(kind), None
+    return Template(subject=row["subject"], html=row["html"], text=row["text"]), row["updated_at"]
+
+
+@router.get(
+    "/{kind}",
+    response_model=TemplateOut,
+    responses=_errors(401, 404),
+    summary="Read the email template of one kind",
+    description=f"The practice's template, or the default while it has none.\n\n{PLACEHOLDER_DOC}",
+)
+async def get_template(kind: str, practice: CurrentPractice, deps: Deps) -> TemplateOut:
+    template, updated_at = await _current(deps, practice.id, _kind(kind))
+    return _out(kind, template, updated_at)
+
+
+@router.put(
+    "/{kind}",
+    response_model=TemplateOut,
+    responses=_errors(400, 401, 404, 413, 422),
+    summary="Replace the email template of one kind",
+    description=(
+        "Validated here, never at send time: a syntax error, an unknown placeholder or filter, "
+        "anything the sandbox refuses, or a missing pay link is a 422 whose `field` is "
+        "`subject`, `html` or `text` and whose message names the line and the reason. The next "
+        f"email of this kind uses the new template.\n\n{PLACEHOLDER_DOC}"
+    ),
+)
+async def put_template(
+    kind: str, body: TemplateIn, practice: CurrentPractice, deps: Deps
+) -> TemplateOut:
+    template, _ = _checked(_kind(kind), body, practice.name)
+    updated_at = await deps.pool.fetchval(
+        """INSERT INTO email_templates (practice_id, kind, subject, html, text)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (practice_id, kind) DO UPDATE SET subject = EXCLUDED.subject,
+               html = EXCLUDED.html, text = EXCLUDED.text, updated_at = now()
+           RETURNING updated_at""",
+        practice.id,
+        kind,
+        template.subject,
+        template.html,
+        template.text,
+    )
+    return _out(kind, template, updated_at)
+
+
+@router.delete(
+    "/{kind}",
+    response_model=TemplateOut,
+    responses=_errors(401, 404),
+    summary="Revert to the default template",
+    description="Drops the practice's template of this kind (harmless when there is none) and "
+    "returns the default, which the next email of this kind uses.",
+)
+async def revert_template(kind: str, practice: CurrentPractice, deps: Deps) -> TemplateOut:
+    await deps.pool.execute(
+        "DELETE FROM email_templates WHERE practice_id = $1 AND kind = $2",
+        practice.id,
+        _kind(kind),
+    )
+    return _out(kind, default_template(kind), None)
+
+
+@router.post(
+    "/{kind}/preview",
+    response_model=PreviewOut,
+    responses=_errors(400, 401, 404, 413, 422),
+    summary="Render a template with sample data",
+    description=(
+        "Renders the practice's current template of this kind, or the draft in the body when "
+        "one is given (validated as `PUT` does, and not saved), with sample data: recipient "
+        "Maria Lopez, Downtown Clinic, $120.00, a note and a sample pay link. Saves nothing, "
+        f"so no `Idempotency-Key` is needed.\n\n{PLACEHOLDER_DOC}"
+    ),
+)
+async def preview_template(
+    kind: str, practice: CurrentPractice, deps: Deps, body: TemplateIn | None = None
+) -> PreviewOut:
+    if body is not None:
+        return _checked(_kind(kind), body, practice.name)[1]
+    template, _ = await _current(deps, practice.id, _kind(kind))
+    r = render(template, sample_context(kind, practice.name))
+    return PreviewOut(subject=r.subject, html=r.html, text=r.text)

@@ -1,0 +1,126 @@
+"""The calling practice's own settings: its name, time zone, when reminders go out, and the
+Reply-To of its emails. New requests copy the reminder settings when they are created."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from api.deps import CurrentPractice, Deps
+from api.errors import ApiError, ErrorResponse
+
+router = APIRouter(prefix="/v1/practice", tags=["practice"])
+
+MAX_NAME_CHARS = 200
+_SEND_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+_DOC = {
+    "name": "Shown as the sender's name and in every email.",
+    "timezone": "IANA time zone, e.g. `America/Los_Angeles`: reminders go out at the send "
+    "time in this zone, and due dates are dates in it.",
+    "reminder_send_time": "Local time of day reminders are sent, `HH:MM` (24-hour).",
+    "reminders_on_weekends": "When false, a reminder due on a Saturday or Sunday goes out "
+    "on the Monday.",
+    "reply_to": "Where patients' replies go (the emails' `Reply-To`); null for none.",
+}
+
+
+class PracticeOut(BaseModel):
+    id: str
+    name: str = Field(description=_DOC["name"])
+    timezone: str = Field(description=_DOC["timezone"])
+    reminder_send_time: str = Field(description=_DOC["reminder_send_time"], examples=["10:00"])
+    reminders_on_weekends: bool = Field(description=_DOC["reminders_on_weekends"])
+    reply_to: str | None = Field(description=_DOC["reply_to"])
+
+
+class PracticePatch(BaseModel):
+    """Only the fields present change; `reply_to: null` removes the Reply-To."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_CHARS, description=_DOC["name"]
+    )
+    timezone: str | None = Field(None, max_length=64, description=_DOC["timezone"])
+    reminder_send_time: str | None = Field(None, description=_DOC["reminder_send_time"])
+    reminders_on_weekends: bool | None = Field(None, description=_DOC["reminders_on_weekends"])
+    reply_to: EmailStr | None = Field(None, description=_DOC["reply_to"])
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or _CONTROL.search(value)):
+            raise ValueError("must be one line of visible text")
+        return value.strip() if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name)") from None
+        return value
+
+    @field_validator("reminder_send_time")
+    @classmethod
+    def _hh_mm(cls, value: str | None) -> str | None:
+        if value is not None and not _SEND_TIME.match(value):
+            raise ValueError("must be HH:MM, 24-hour, e.g. 10:00")
+        return value
+
+
+_COLUMNS = "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to"
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+def _out(row: Any) -> PracticeOut:
+    return PracticeOut(
+        id=row["id"],
+        name=row["name"],
+        timezone=row["timezone"],
+        reminder_send_time=row["reminder_send_time"].strftime("%H:%M"),
+        reminders_on_weekends=row["reminders_on_weekends"],
+        reply_to=row["reply_to"],
+    )
+
+
+@router.get("", response_model=PracticeOut, responses=_errors(401), summary="Read settings")
+async def get_practice(practice: CurrentPractice, deps: Deps) -> PracticeOut:
+    row = await deps.pool.fetchrow(f"SELECT {_COLUMNS} FROM practices WHERE id = $1", practice.id)
+    return _out(row)
+
+
+@router.patch(
+    "",
+    response_model=PracticeOut,
+    responses=_errors(400, 401, 413, 422),
+    summary="Change settings",
+    description="Reminder settings apply to requests created afterwards; name and Reply-To "
+    "apply to every email sent from now on.",
+)
+async def patch_practice(body: PracticePatch, practice: CurrentPractice, deps: Deps) -> PracticeOut:
+    changes: dict[str, object] = {k: getattr(body, k) for k in body.model_fields_set}
+    for key in ("name", "timezone", "reminder_send_time", "reminders_on_weekends"):
+        if key in changes and changes[key] is None:
+            raise ApiError(422, "invalid_value", f"{key} cannot be null.", key)
+    if "reminder_send_time" in changes:
+        hour, minute = str(changes["reminder_send_time"]).split(":")
+        changes["reminder_send_time"] = time(int(hour), int(minute))
+    assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
+    if assignments:
+        await deps.pool.execute(
+            f"UPDATE practices SET {assignments} WHERE id = $1", practice.id, *changes.values()
+        )
+    return await get_practice(practice, deps)
