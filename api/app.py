@@ -20,6 +20,7 @@ import api.routes
 from api.deps import AppDeps
 from api.errors import error_response, install_error_handlers
 from api.metrics import install_metrics
+from api.openapi import install_openapi
 from payreq.components import create_pool, stripe_client
 from payreq.logs import RequestContextMiddleware
 from payreq.settings import Settings, load_settings
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, deps: AppDeps | None = None) ->
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
     install_metrics(app)  # outermost: counts 413s too
+    install_openapi(app)
     install_error_handlers(app)
     for router in routers():
         app.include_router(router)

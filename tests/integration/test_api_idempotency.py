@@ -1,0 +1,96 @@
+"""Idempotency-Key on the practice API's POSTs, on the real app, Postgres and Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.integration.apihelp import create_body, error_of, until_status
+from tests.support import Harness, eventually
+
+PR = "/v1/payment-requests"
+
+
+async def test_same_key_same_body_replays_the_first_response(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    async with harness.worker():
+        key = {"Idempotency-Key": "create-1"}
+        first = await api.post(PR, json=create_body(), headers=key)
+        await until_status(api, first.json()["id"], "sent")
+        again = await api.post(PR, json=create_body(), headers=key)
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.json() == first.json()
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
+        assert len(harness.smtp.to("maria@example.com")) == 1
+
+
+async def test_same_key_other_body_is_409(api: httpx.AsyncClient, harness: Harness) -> None:
+    async with harness.worker():
+        key = {"Idempotency-Key": "create-2"}
+        assert (await api.post(PR, json=create_body(), headers=key)).status_code == 201
+        resp = await api.post(PR, json=create_body(amount=100), headers=key)
+        assert error_of(resp)[:2] == (409, "idempotency_key_reused")
+        rid = (await api.post(PR, json=create_body(), headers=key)).json()["id"]
+        resp = await api.post(f"{PR}/{rid}/cancel", headers=key)  # same key, other endpoint
+        assert error_of(resp)[:2] == (409, "idempotency_key_reused")
+        assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
+
+
+async def test_twenty_concurrent_identical_posts_create_one_request_and_one_email(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    async with harness.worker():
+        body = create_body(emails="solo@example.com")
+        key = {"Idempotency-Key": "burst-7f3a"}
+        responses = await asyncio.gather(*(api.post(PR, json=body, headers=key) for _ in range(20)))
+        assert [r.status_code for r in responses] == [201] * 20, responses[0].text
+        assert len({r.json()["id"] for r in responses}) == 1
+        assert all(r.json() == responses[0].json() for r in responses)
+        rid = responses[0].json()["id"]
+        await until_status(api, rid, "sent")
+        await asyncio.sleep(0.5)  # room for a stray second email to show up
+        assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
+        assert len(harness.smtp.to("solo@example.com")) == 1
+        assert (
+            await harness.pool.fetchval(
+                "SELECT count(*) FROM email_deliveries WHERE payment_request_id = $1", rid
+            )
+            == 1
+        )
+        metrics = (await api.get("/metrics")).text
+        assert "payreq_workflows_started_total 1.0" in metrics
+
+
+async def test_cancel_retried_with_its_key_returns_the_same_200(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    async with harness.worker():
+        rid = (await api.post(PR, json=create_body())).json()["id"]
+        key = {"Idempotency-Key": "cancel-1"}
+        first = await api.post(f"{PR}/{rid}/cancel", json={"reason": "dup"}, headers=key)
+        again = await api.post(f"{PR}/{rid}/cancel", json={"reason": "dup"}, headers=key)
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert again.json() == first.json() and first.json()["status"] == "cancelled"
+        without_key = await api.post(f"{PR}/{rid}/cancel", json={"reason": "dup"})
+        assert error_of(without_key)[:2] == (409, "request_closed")
+
+
+async def test_resend_with_a_key_sends_once(api: httpx.AsyncClient, harness: Harness) -> None:
+    async with harness.worker():
+        rid = (await api.post(PR, json=create_body(emails="r@example.com"))).json()["id"]
+        await until_status(api, rid, "sent")
+        key = {"Idempotency-Key": "resend-1"}
+        for _ in range(3):
+            resp = await api.post(f"{PR}/{rid}/resend", headers=key)
+            assert resp.status_code == 200, resp.text
+        await eventually(lambda: len(harness.smtp.to("r@example.com")) >= 2)
+        await asyncio.sleep(0.3)
+        assert len(harness.smtp.to("r@example.com")) == 2  # the request, and one resend
+
+
+async def test_a_bad_key_header_is_422(api: httpx.AsyncClient, harness: Harness) -> None:
+    resp = await api.post(PR, json=create_body(), headers={"Idempotency-Key": "x" * 300})
+    assert error_of(resp) == (422, "invalid_value", "Idempotency-Key")
