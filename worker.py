@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.email import EmailActivities, SmtpConfig
 from activities.read_model import ReadModelActivities
+from activities.reconcile import ReconcileActivities, ensure_reconcile_schedule
 from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
@@ -26,6 +27,7 @@ from payreq.settings import ConfigError, Settings, load_settings
 from payreq.temporal import connect_temporal
 from workflows.outbound import DeliverEventWorkflow
 from workflows.payment_request import PaymentRequestWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 WEBHOOK_TIMEOUT_SECONDS = 15.0
@@ -46,10 +48,11 @@ def build_worker(
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
     webhooks = WebhookActivities(pool, http)
+    reconcile = ReconcileActivities(pool, stripe)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PaymentRequestWorkflow, DeliverEventWorkflow],
+        workflows=[PaymentRequestWorkflow, DeliverEventWorkflow, ReconcileWorkflow],
         activities=[
             read_model.record_request,
             read_model.save_request,
@@ -57,6 +60,7 @@ def build_worker(
             payments.refund_payment,
             webhooks.deliver_event,
             webhooks.mark_event_undeliverable,
+            reconcile.reconcile_payments,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=[ActivityLogInterceptor()],
@@ -80,6 +84,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             public_base_url=settings.public_base_url,
             http=http,
         )
+        await ensure_reconcile_schedule(client, settings.temporal_task_queue)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

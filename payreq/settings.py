@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    # Where the pay page loads Stripe.js from; tests point it at a local double.
+    stripe_js_url: str = "https://js.stripe.com/v3/"
 
     public_base_url: str
     payload_encryption_key: SecretStr | None = None  # keyring, see payreq/codec.py

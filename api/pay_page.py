@@ -1,0 +1,108 @@
+"""Rendering of the patient's pay page: Jinja2 templates (autoescaped), money formatting and
+the security headers every /pay response carries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from babel.numbers import format_currency, get_currency_precision
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.pay_tokens import PayLink
+from payreq.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LOCALE = "en_US"
+# Stripe's documented needs: its script and frames, and its API for the card fields.
+STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
+STRIPE_CONNECT = ("https://api.stripe.com",)
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def money(amount: int, currency: str) -> str:
+    code = currency.upper()
+    value = Decimal(amount).scaleb(-get_currency_precision(code))
+    return str(format_currency(value, code, locale=LOCALE))
+
+
+def to_major_units(amount: int, currency: str) -> str:
+    """The plain number the amount field is prefilled with, e.g. "120.00"."""
+    precision = get_currency_precision(currency.upper())
+    return f"{Decimal(amount).scaleb(-precision):.{precision}f}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    js = _origin(settings.stripe_js_url)
+    frames = " ".join(dict.fromkeys((*STRIPE_FRAMES, js)))
+    connect = " ".join(dict.fromkeys(("'self'", *STRIPE_CONNECT, js)))
+    csp = (
+        "default-src 'none'; "
+        f"script-src 'self' {js}; "
+        "style-src 'self'; "
+        "img-src 'self' data:; "
+        "font-src 'self'; "
+        f"connect-src {connect}; "
+        f"frame-src {frames}; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def render(
+    template: str, settings: Settings, status_code: int = 200, **context: object
+) -> HTMLResponse:
+    html = _env.get_template(template).render(stripe_js_url=settings.stripe_js_url, **context)
+    return HTMLResponse(html, status_code=status_code, headers=security_headers(settings))
+
+
+def render_pay(link: PayLink, token: str, settings: Settings) -> HTMLResponse:
+    closed = link.closed_as
+    context: dict[str, object] = {
+        "link": link,
+        "remaining": money(link.amount_remaining, link.currency),
+        "paid": money(link.amount_paid, link.currency),
+    }
+    if closed is not None:
+        return render("pay_closed.html", settings, 200, closed=str(closed), **context)
+    return render(
+        "pay.html",
+        settings,
+        200,
+        token=token,
+        publishable_key=settings.stripe_publishable_key or "",
+        minimum=money(link.min_amount, link.currency),
+        remaining_major=to_major_units(link.amount_remaining, link.currency),
+        precision=get_currency_precision(link.currency.upper()),
+        **context,
+    )
+
+
+def render_not_found(settings: Settings) -> HTMLResponse:
+    return render("pay_not_found.html", settings, status_code=404)
+
+
+def render_rate_limited(settings: Settings, retry_after: str) -> HTMLResponse:
+    response = render("pay_rate_limited.html", settings, status_code=429)
+    response.headers["Retry-After"] = retry_after
+    return response

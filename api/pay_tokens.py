@@ -1,0 +1,98 @@
+"""The patient's pay link: the token in the URL is the credential.
+
+Only sha256(token) is stored, so a lookup is one indexed equality query on the hash joined to
+the request and its practice; an unknown, tampered or revoked token costs the same query and
+gets the same answer (None), with no comparison of secrets in Python to time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from activities.read_model import hash_token
+from workflows.types import CLOSED_STATUSES, Status
+
+MAX_TOKEN_LENGTH = 128
+
+_LOOKUP = """
+SELECT r.id, r.practice_id, p.name AS practice_name, r.facility_name, r.first_name,
+       r.last_name, r.note, r.currency, r.status, r.amount_requested, r.amount_paid,
+       r.amount_remaining, p.min_payment_amount, t.expires_at, t.revoked_at
+FROM pay_tokens t
+JOIN payment_requests r ON r.id = t.payment_request_id
+JOIN practices p ON p.id = r.practice_id
+WHERE t.token_hash = $1
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PayLink:
+    request_id: str
+    practice_id: str
+    practice_name: str
+    facility_name: str
+    first_name: str
+    last_name: str
+    note: str
+    currency: str
+    status: Status
+    amount_requested: int
+    amount_paid: int
+    amount_remaining: int
+    min_payment_amount: int
+    expired: bool
+
+    @property
+    def closed_as(self) -> Status | None:
+        """Paid, cancelled or expired: the page says so and offers no form."""
+        if self.status in CLOSED_STATUSES:
+            return self.status
+        return Status.EXPIRED if self.expired else None
+
+    @property
+    def min_amount(self) -> int:
+        """The practice minimum, unless less than that remains: then exactly what remains."""
+        return min(self.min_payment_amount, self.amount_remaining)
+
+
+async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLink | None:
+    """The link's request, or None for an unknown, tampered or revoked token. A closed request
+    revokes its token too; that link still finds its request, to say it is closed."""
+    row = await pool.fetchrow(_LOOKUP, hash_token(token[:MAX_TOKEN_LENGTH]))
+    if row is None:
+        return None
+    status = Status(row["status"])
+    if row["revoked_at"] is not None and status not in CLOSED_STATUSES:
+        return None
+    return PayLink(
+        request_id=row["id"],
+        practice_id=row["practice_id"],
+        practice_name=row["practice_name"],
+        facility_name=row["facility_name"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        note=row["note"],
+        currency=row["currency"],
+        status=status,
+        amount_requested=row["amount_requested"],
+        amount_paid=row["amount_paid"],
+        amount_remaining=row["amount_remaining"],
+        min_payment_amount=row["min_payment_amount"],
+        expired=row["expires_at"] <= now,
+    )
+
+
+async def record_view(pool: asyncpg.Pool, request_id: str, now: datetime) -> None:
+    """A "viewed" event at most once per UTC day. Its seq is minus the day's ordinal
+    (about -740,000): never a workflow seq (positive) nor a service event's (below -1,000,000),
+    and the same for every reload that day, so the insert is a no-op after the first."""
+    await pool.execute(
+        """INSERT INTO request_events (payment_request_id, seq, at, type, detail)
+           VALUES ($1, $2, $3, 'viewed', '') ON CONFLICT DO NOTHING""",
+        request_id,
+        -now.date().toordinal(),
+        now,
+    )

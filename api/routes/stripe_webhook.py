@@ -1,0 +1,105 @@
+"""POST /webhooks/stripe: Stripe's events, verified, recorded once and handed to the workflow.
+
+Each event id is recorded in `stripe_events` and handled under that row's lock: concurrent
+deliveries of one event queue behind each other and all but the first find it handled. The row
+is committed as handled only once the workflow has the event, so any failure (Postgres or
+Temporal unreachable) rolls it back and answers 5xx, and Stripe delivers it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import asyncpg
+import stripe
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from temporalio.service import RPCError
+
+from api.deps import Deps
+from api.errors import ApiError, ErrorResponse
+from payreq.stripe_inbox import Handled, StripeInbox, TemporalUnavailable
+
+SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's own default: older signatures are replays
+log = logging.getLogger("payreq.api.stripe")
+
+router = APIRouter(tags=["stripe"])
+
+
+class WebhookAck(BaseModel):
+    received: bool = True
+    outcome: str
+
+
+def verify_event(body: bytes, header: str | None, secret: str) -> dict[str, Any]:
+    """Stripe's scheme: t=<unix>,v1=<hex>[,v1=...] over f"{t}.{body}"; any v1 may match."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            body.decode("utf-8"), header, secret, SIGNATURE_TOLERANCE_SECONDS
+        )
+        event = json.loads(body)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "invalid_signature", "The Stripe signature is not valid.") from exc
+    if not isinstance(event, dict) or not {"id", "type", "created", "data"} <= event.keys():
+        raise ApiError(400, "malformed_event", "The body is not a Stripe event.")
+    return event
+
+
+@router.post(
+    "/webhooks/stripe",
+    response_model=WebhookAck,
+    summary="Receive a Stripe event",
+    responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+async def stripe_webhook(request: Request, deps: Deps) -> WebhookAck:
+    secret = deps.settings.stripe_webhook_secret
+    if secret is None:
+        raise ApiError(503, "not_configured", "STRIPE_WEBHOOK_SECRET is not set.")
+    event = verify_event(
+        await request.body(), request.headers.get("stripe-signature"), secret.get_secret_value()
+    )
+    inbox = StripeInbox(deps.temporal, deps.stripe)
+    try:
+        handled = await receive(deps.pool, inbox, event)
+    except (
+        TemporalUnavailable,
+        RPCError,
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        stripe.StripeError,
+    ) as exc:
+        log.warning("stripe event %s not handed on: %s", event["id"], type(exc).__name__)
+        raise ApiError(
+            503, "temporarily_unavailable", "The event could not be recorded; retry later."
+        ) from exc
+    count_applied(handled)
+    return WebhookAck(outcome=handled.outcome)
+
+
+async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any]) -> Handled:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            event["id"],
+            event["type"],
+        )
+        handled_at = await conn.fetchval(
+            "SELECT handled_at FROM stripe_events WHERE id = $1 FOR UPDATE", event["id"]
+        )
+        if handled_at is not None:
+            return Handled("duplicate")
+        handled = await inbox.hand_on(conn, event)
+        await conn.execute(
+            "UPDATE stripe_events SET handled_at = now(), payment_request_id = $2 WHERE id = $1",
+            event["id"],
+            handled.request_id,
+        )
+        return handled
+
+
+def count_applied(handled: Handled) -> None:
+    """Hook for the payments-applied metric (api/metrics.py, when it exists)."""
+    return None

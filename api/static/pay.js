@@ -1,0 +1,191 @@
+// The pay page: Stripe.js turns the card into a PaymentMethod in the browser; only its id
+// and the amount reach our server. No inline script: the page's CSP allows only files.
+(function () {
+  "use strict";
+  var form = document.getElementById("pay-form");
+  if (!form) return;
+
+  var d = form.dataset;
+  var token = d.token;
+  var currency = d.currency;
+  var precision = parseInt(d.precision, 10);
+  var remaining = parseInt(d.remaining, 10);
+  var minimum = parseInt(d.minimum, 10);
+  var POLL_INTERVAL_MS = 1000;
+  var POLL_LIMIT_MS = 60000;
+
+  var el = function (id) { return document.getElementById(id); };
+  var outcome = el("outcome");
+  var button = el("pay-button");
+  var amountInput = el("amount");
+  var amountError = el("amount-error");
+  var cardError = el("card-error");
+  var otherBox = el("other-amount");
+  var busy = false;
+
+  var formatter = new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() });
+  function money(minor) { return formatter.format(minor / Math.pow(10, precision)); }
+
+  function showError(node, message) {
+    node.textContent = message || "";
+    node.hidden = !message;
+  }
+
+  function showOutcome(kind, html) {
+    outcome.className = "outcome outcome-" + kind;
+    outcome.textContent = "";
+    html.forEach(function (line, i) {
+      var p = document.createElement(i === 0 ? "strong" : "p");
+      p.textContent = line;
+      outcome.appendChild(p);
+    });
+    outcome.hidden = false;
+    outcome.focus();
+  }
+
+  // "12.5", "$1,200.00" -> minor units, without floating point.
+  function parseAmount(text) {
+    var clean = (text || "").replace(/[\s,$]/g, "");
+    var pattern = precision > 0 ? new RegExp("^(\\d+)(?:\\.(\\d{1," + precision + "}))?$") : /^(\d+)$/;
+    var m = clean.match(pattern);
+    if (!m) return null;
+    var frac = (m[2] || "").padEnd(precision, "0");
+    return parseInt(m[1], 10) * Math.pow(10, precision) + (frac ? parseInt(frac, 10) : 0);
+  }
+
+  function chosenAmount() {
+    if (el("choice-full").checked) return remaining;
+    return parseAmount(amountInput.value);
+  }
+
+  function refreshLabels() {
+    el("full-label").textContent = money(remaining);
+    el("max-label").textContent = money(remaining);
+    el("remaining").textContent = money(remaining);
+    var amount = chosenAmount();
+    el("pay-amount").textContent = amount ? money(amount) : "";
+  }
+
+  function validate(amount) {
+    if (amount === null || amount <= 0) return "Enter an amount, for example 25.00.";
+    if (amount < Math.min(minimum, remaining)) return "The amount must be at least " + money(Math.min(minimum, remaining)) + ".";
+    if (amount > remaining) return "The amount can be at most " + money(remaining) + ".";
+    return "";
+  }
+
+  Array.prototype.forEach.call(form.querySelectorAll("input[name=choice]"), function (radio) {
+    radio.addEventListener("change", function () {
+      otherBox.hidden = !el("choice-other").checked;
+      if (!otherBox.hidden) amountInput.focus();
+      showError(amountError, "");
+      refreshLabels();
+    });
+  });
+  amountInput.addEventListener("input", refreshLabels);
+
+  if (typeof Stripe !== "function") {
+    showOutcome("error", ["Card payments could not be loaded.", "Please check your connection and reload this page."]);
+    button.disabled = true;
+    return;
+  }
+  var stripe = Stripe(d.publishableKey);
+  var card = stripe.elements().create("card", { style: { base: { fontSize: "16px" } } });
+  card.mount("#card-element");
+  card.on("change", function (ev) { showError(cardError, ev && ev.error ? ev.error.message : ""); });
+
+  function setBusy(on, label) {
+    busy = on;
+    button.disabled = on;
+    button.setAttribute("aria-busy", on ? "true" : "false");
+    if (label) button.firstChild.textContent = label;
+  }
+
+  function newAttemptId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return String(Date.now()) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  // The balance changes when Stripe confirms the payment to our server; wait for it.
+  async function awaitNewBalance(before) {
+    var deadline = Date.now() + POLL_LIMIT_MS;
+    while (Date.now() < deadline) {
+      await sleep(POLL_INTERVAL_MS);
+      var res = await fetch("/pay/" + encodeURIComponent(token) + "/status", { cache: "no-store" });
+      if (!res.ok) continue;
+      var s = await res.json();
+      if (s.amount_remaining < before || s.closed) return s;
+    }
+    return null;
+  }
+
+  async function pay(amount) {
+    var made = await stripe.createPaymentMethod({ type: "card", card: card });
+    if (!made || made.error || !made.paymentMethod) {
+      showError(cardError, (made && made.error && made.error.message) || "Check your card details.");
+      return;
+    }
+    var res = await fetch("/pay/" + encodeURIComponent(token) + "/payments", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ amount: amount, payment_method: made.paymentMethod.id, attempt_id: newAttemptId() }),
+    });
+    var body = await res.json().catch(function () { return {}; });
+    if (!res.ok) {
+      var message = (body.error && body.error.message) || "The payment could not be made.";
+      if (res.status === 402) showOutcome("declined", ["Your card was declined.", message, "No money was taken. You can try another card."]);
+      else if (res.status === 409 || res.status === 422) showError(amountError, message);
+      else showOutcome("error", ["The payment could not be made.", message]);
+      return;
+    }
+    if (body.status === "requires_action") {
+      var done = await stripe.handleNextAction({ clientSecret: body.client_secret });
+      if (done && done.error) {
+        showOutcome("declined", ["The payment was not completed.", done.error.message || ""]);
+        return;
+      }
+    }
+    showOutcome("pending", ["Thank you! Your payment of " + money(amount) + " was accepted.", "Updating your balance…"]);
+    var before = remaining;
+    var s = await awaitNewBalance(before);
+    if (!s) {
+      showOutcome("success", ["Thank you! Your payment of " + money(amount) + " was accepted.", "Your balance will update shortly; you will also get an email receipt."]);
+      return;
+    }
+    remaining = s.amount_remaining;
+    if (s.closed || remaining === 0) {
+      form.hidden = true;
+      el("paid-state").hidden = false;
+      el("remaining").textContent = money(0);
+      showOutcome("success", ["Thank you! Your payment of " + money(amount) + " was received.", "This request is now paid in full."]);
+      return;
+    }
+    el("choice-full").checked = true;
+    otherBox.hidden = true;
+    amountInput.value = (remaining / Math.pow(10, precision)).toFixed(precision);
+    if (card.clear) card.clear();
+    refreshLabels();
+    showOutcome("success", ["Thank you! Your payment of " + money(amount) + " was received.", "Amount remaining: " + money(remaining) + "."]);
+  }
+
+  form.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (busy) return;
+    var amount = chosenAmount();
+    var problem = validate(amount);
+    showError(amountError, problem);
+    if (problem) { amountInput.focus(); return; }
+    outcome.hidden = true;
+    setBusy(true, "Processing… ");
+    try {
+      await pay(amount);
+    } catch (e) {
+      showOutcome("error", ["Something went wrong.", "Please check your connection and try again. You were not charged twice."]);
+    } finally {
+      setBusy(false, "Pay ");
+      refreshLabels();
+    }
+  });
+  refreshLabels();
+})();
