@@ -47,14 +47,17 @@ def _serve_api(host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
+    from payreq.logs import setup_logging
     from payreq.settings import load_settings
 
     settings = load_settings()
+    setup_logging(settings)
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        log_level="info",
+        log_config=None,  # payreq.logs owns the format (JSON or text) and the access line
+        access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=20,
     )

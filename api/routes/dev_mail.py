@@ -28,7 +28,10 @@ _STYLE = (
 def _maildir(deps: AppDeps) -> mailbox.Maildir:
     if not deps.settings.dev_maildir:
         raise ApiError(404, "not_found", "Not found.")
-    return mailbox.Maildir(Path(deps.settings.dev_maildir), create=True)
+    root = Path(deps.settings.dev_maildir)
+    for sub in ("tmp", "new", "cur"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(root, create=False)
 
 
 def _parse(box: mailbox.Maildir, key: str) -> tuple[EmailMessage, float]:
