@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from api.deps import Deps
 from api.errors import ApiError, ErrorResponse
+from api.metrics import app_metrics
 from payreq.stripe_inbox import Handled, StripeInbox, TemporalUnavailable
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's own default: older signatures are replays
@@ -75,7 +76,8 @@ async def stripe_webhook(request: Request, deps: Deps) -> WebhookAck:
         raise ApiError(
             503, "temporarily_unavailable", "The event could not be recorded; retry later."
         ) from exc
-    count_applied(handled)
+    if handled.outcome == "signalled" and event["type"] == "payment_intent.succeeded":
+        app_metrics(request.app).payments_applied.inc()
     return WebhookAck(outcome=handled.outcome)
 
 
@@ -98,8 +100,3 @@ async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any])
             handled.request_id,
         )
         return handled
-
-
-def count_applied(handled: Handled) -> None:
-    """Hook for the payments-applied metric (api/metrics.py, when it exists)."""
-    return None

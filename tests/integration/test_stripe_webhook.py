@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 
+from api.metrics import app_metrics
 from tests.integration.pay_helpers import (
     intent_object,
     payment_rows,
@@ -94,6 +95,8 @@ async def test_fifty_deliveries_of_one_event_at_once_apply_it_once(
         state = await state_of(harness, request_id)
     assert (state.amount_paid, state.amount_remaining, len(state.payments)) == (5000, 7000, 1)
     assert await stripe_event_count(harness) == 1
+    metrics = app_metrics(api._transport.app)  # type: ignore[attr-defined]
+    assert metrics.registry.get_sample_value("payreq_payments_applied_total") == 1
     events = await harness.pool.fetch(
         "SELECT type FROM request_events WHERE payment_request_id = $1"
         " AND type = 'payment_succeeded'",
