@@ -6,6 +6,9 @@ import asyncio
 
 import httpx
 
+from api import idempotency, service
+from api.deps import AppDeps, Practice
+from api.schemas import CreatePaymentRequest
 from tests.integration.apihelp import create_body, error_of, until_status
 from tests.support import Harness, eventually
 
@@ -94,3 +97,34 @@ async def test_resend_with_a_key_sends_once(api: httpx.AsyncClient, harness: Har
 async def test_a_bad_key_header_is_422(api: httpx.AsyncClient, harness: Harness) -> None:
     resp = await api.post(PR, json=create_body(), headers={"Idempotency-Key": "x" * 300})
     assert error_of(resp) == (422, "invalid_value", "Idempotency-Key")
+
+
+async def test_retry_after_the_api_died_mid_create_joins_the_started_request(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    """The first attempt claimed the key and started the workflow, then died before answering."""
+    body = create_body(emails="crash@example.com")
+    key = "crash-1"
+    practice = Practice(id=harness.practice_id, name="Sunrise Therapy")
+    request_id = idempotency.derived_id("pr", practice.id, key)
+    model = CreatePaymentRequest.model_validate(body)
+    request_hash = idempotency.fingerprint("POST", PR, model)
+    assert (await idempotency.claim(harness.pool, practice.id, key, request_hash)).fresh
+    deps = AppDeps(
+        settings=None,  # type: ignore[arg-type]
+        pool=harness.pool,
+        temporal=harness.client,
+        stripe=None,
+        task_queue=harness.task_queue,
+    )
+    async with harness.worker():
+        policy = await service.practice_policy(deps, practice)
+        await service.start_request(
+            deps, service.workflow_input(model, practice, policy, request_id)
+        )
+        resp = await api.post(PR, json=body, headers={"Idempotency-Key": key})
+        assert resp.status_code == 201 and resp.json()["id"] == request_id
+        await until_status(api, request_id, "sent")
+        await asyncio.sleep(0.3)
+    assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
+    assert len(harness.smtp.to("crash@example.com")) == 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+from temporalio.client import Client
 
 from api.app import create_app
 from api.deps import AppDeps
 from tests.integration.apihelp import create, error_of
-from tests.support import Harness
+from tests.support import Harness, free_port
 
 
 async def test_health_and_readiness(api: httpx.AsyncClient, harness: Harness) -> None:
@@ -17,27 +18,38 @@ async def test_health_and_readiness(api: httpx.AsyncClient, harness: Harness) ->
     assert resp.status_code == 200 and resp.json() == {"status": "ok"}
 
 
-async def test_readyz_is_503_when_the_database_is_unreachable(
-    harness: Harness, database_url: str
-) -> None:
-    dead = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
-    assert dead is not None
-    await dead.close()
+async def _readyz(pool: asyncpg.Pool, temporal: Client) -> httpx.Response:
     deps = AppDeps(
         settings=None,  # type: ignore[arg-type]
-        pool=dead,
-        temporal=harness.client,
+        pool=pool,
+        temporal=temporal,
         stripe=None,
-        task_queue=harness.task_queue,
+        task_queue="unused",
     )
     app = create_app(deps=deps)
     app.state.deps = deps
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as client:
-        resp = await client.get("/readyz")
+        return await client.get("/readyz")
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable(
+    harness: Harness, database_url: str
+) -> None:
+    dead = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    assert dead is not None
+    await dead.close()
+    resp = await _readyz(dead, harness.client)
     assert error_of(resp) == (503, "not_ready", None)
     assert "database" in resp.json()["error"]["message"]
+
+
+async def test_readyz_is_503_when_temporal_is_unreachable(harness: Harness) -> None:
+    nowhere = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    resp = await _readyz(harness.pool, nowhere)
+    assert error_of(resp) == (503, "not_ready", None)
+    assert "temporal" in resp.json()["error"]["message"]
 
 
 async def test_metrics_count_routes_by_template_without_ids(
