@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from asyncpg import Record
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -68,10 +69,13 @@ async def create_payment_request(
 async def get_payment_request(
     request_id: str, practice: CurrentPractice, deps: Deps
 ) -> PaymentRequestOut:
-    row = await queries.request_row(deps.pool, practice.id, request_id)
-    pay_url = None
-    if row["status"] not in CLOSED_STATUSES:
-        pay_url = await service.current_pay_url(deps, request_id)
+    return await _present(deps, await queries.request_row(deps.pool, practice.id, request_id))
+
+
+async def _present(deps: Deps, row: Record) -> PaymentRequestOut:
+    """The resource from the read model; the pay link (never stored) from the workflow."""
+    open_ = row["status"] not in CLOSED_STATUSES
+    pay_url = await service.current_pay_url(deps, row["id"]) if open_ else None
     return await queries.request_resource(deps.pool, row, pay_url)
 
 
@@ -93,11 +97,9 @@ async def _act(
         if row["status"] in CLOSED_STATUSES:
             raise service.closed_error(row["status"])
         await service.apply_update(deps, request_id, update, arg)
-        fresh = await queries.request_row(deps.pool, practice.id, request_id)
-        pay_url = None
-        if fresh["status"] not in CLOSED_STATUSES:
-            pay_url = await service.current_pay_url(deps, request_id)
-        return 200, await queries.request_resource(deps.pool, fresh, pay_url)
+        return 200, await _present(
+            deps, await queries.request_row(deps.pool, practice.id, request_id)
+        )
 
     request_hash = idempotency.fingerprint("POST", f"{CREATE_PATH}/{request_id}/{action}", body)
     return await idempotency.once(
