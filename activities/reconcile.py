@@ -89,6 +89,8 @@ class ReconcileActivities:
             activity.heartbeat(seen)
             newest = max(newest, int(data["created"]))
             intent = data["data"]["object"]
+            if not (intent.get("metadata") or {}).get("payment_request_id"):
+                continue  # not created by this service
             if await self._already_applied(intent["id"]):
                 continue
             at = datetime.fromtimestamp(int(data["created"]), UTC)
