@@ -22,6 +22,7 @@ from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
 from payreq.components import create_pool, smtp_config, stripe_client
+from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
 from payreq.settings import ConfigError, Settings, load_settings
 from payreq.temporal import connect_temporal
@@ -89,7 +90,9 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with worker:
+        probes = database_and_temporal(pool, client)
+        health = health_server(settings.worker_health_host, settings.worker_health_port, probes)
+        async with worker, health:
             log.info("worker running on task queue %s", settings.temporal_task_queue)
             await stop.wait()
             log.info("shutting down: finishing in-flight activities")

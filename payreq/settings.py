@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     codec_cors_origins: str = ""
     # Dev stack only: the SMTP catcher's Maildir, served at /dev/mail when set.
     dev_maildir: str | None = None
+    # The worker's probe endpoint (/healthz, /readyz) for Kubernetes; off when no port is set.
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("public_base_url", "stripe_api_base")
     @classmethod
