@@ -68,7 +68,15 @@ class LinkStatus(BaseModel):
     closed: bool
 
 
-@router.get("/pay/{token}", response_class=HTMLResponse, summary="The patient's pay page")
+@router.get(
+    "/pay/{token}",
+    response_class=HTMLResponse,
+    summary="The patient's pay page",
+    responses={
+        404: {"description": "Unknown, tampered or revoked link.", "content": {"text/html": {}}},
+        429: {"description": "Rate limited (Retry-After).", "content": {"text/html": {}}},
+    },
+)
 async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -> Response:
     try:
         await limiter.check(request, token)
@@ -109,11 +117,13 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
     response_model=PaymentResult,
     summary="Pay with a PaymentMethod made by Stripe.js",
     responses={
+        400: {"model": ErrorResponse, "description": "Malformed JSON."},
         402: {"model": ErrorResponse, "description": "The card was declined."},
         404: {"model": ErrorResponse},
         409: {"model": ErrorResponse, "description": "More than remains, or closed."},
         422: {"model": ErrorResponse, "description": "Below the minimum."},
         429: {"model": ErrorResponse},
+        503: {"model": ErrorResponse, "description": "Stripe or Temporal unavailable."},
     },
 )
 async def create_payment(
