@@ -24,7 +24,7 @@ import httpx
 import stripe
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
@@ -233,3 +233,46 @@ def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Sett
         stripe_api_base=stripe_base,
         payload_encryption_key=TEST_PAYLOAD_KEY,  # type: ignore[arg-type]
     )
+
+
+_BUSY_EVENTS = {
+    "workflow_task_scheduled_event_attributes",
+    "workflow_task_started_event_attributes",
+    "activity_task_scheduled_event_attributes",
+    "activity_task_started_event_attributes",
+}
+
+
+async def wait_idle(handle: WorkflowHandle, timeout: float = 20.0) -> None:
+    """Wait until the workflow has no task or activity in flight. Skipping time on the
+    time-skipping server while an activity runs makes that activity time out, so tests call
+    this before env.sleep()."""
+
+    async def idle() -> bool:
+        events = (await handle.fetch_history()).events
+        open_activities: set[int] = set()
+        for e in events:
+            kind = e.WhichOneof("attributes")
+            if kind == "activity_task_scheduled_event_attributes":
+                open_activities.add(e.event_id)
+            elif kind and kind.startswith("activity_task_") and kind not in _BUSY_EVENTS:
+                attrs = getattr(e, kind)
+                open_activities.discard(attrs.scheduled_event_id)
+        last = events[-1].WhichOneof("attributes") if events else None
+        return not open_activities and last not in _BUSY_EVENTS and not _open_children(events)
+
+    await eventually(idle, timeout=timeout)
+
+
+def _open_children(events: list) -> set[int]:  # type: ignore[type-arg]
+    pending: set[int] = set()
+    for e in events:
+        kind = e.WhichOneof("attributes")
+        if kind == "start_child_workflow_execution_initiated_event_attributes":
+            pending.add(e.event_id)
+        elif kind in (
+            "child_workflow_execution_started_event_attributes",
+            "start_child_workflow_execution_failed_event_attributes",
+        ):
+            pending.discard(getattr(e, kind).initiated_event_id)
+    return pending

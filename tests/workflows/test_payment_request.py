@@ -3,16 +3,23 @@ Postgres, SMTP and localstripe."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
 
-from tests.support import Harness, eventually
+from tests.support import Harness, create_succeeded_intent, eventually, wait_idle
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
+    CancelInput,
+    ChangeInput,
     PaymentReceived,
     PaymentRequestInput,
+    RefundReceived,
+    ReminderPolicy,
     RequestState,
+    ResendInput,
     Status,
     workflow_id,
 )
@@ -23,6 +30,7 @@ async def start(h: Harness, inp: PaymentRequestInput) -> WorkflowHandle:
         PaymentRequestWorkflow.run, inp, id=workflow_id(inp.request_id), task_queue=h.task_queue
     )
     await eventually(lambda: h.smtp.messages, timeout=20)
+    await wait_idle(handle)
     return handle
 
 
@@ -79,3 +87,209 @@ async def test_partial_payments_down_to_zero_send_receipt_and_complete(harness: 
             )
             is not None
         )
+
+
+async def test_same_payment_ten_times_out_of_order_with_refunds_is_exact(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=20000)
+        handle = await start(h, inp)
+        refund_first = RefundReceived(
+            payment_id="pi_b", amount_refunded=1000, payment_amount=6000, at=datetime.now(UTC)
+        )
+        signals = [refund_first]
+        signals += [paid("pi_a", 5000)] * 10
+        signals += [paid("pi_b", 6000)] * 3
+        signals += [
+            RefundReceived(
+                payment_id="pi_a", amount_refunded=2000, payment_amount=5000, at=datetime.now(UTC)
+            ),
+            RefundReceived(
+                payment_id="pi_a", amount_refunded=500, payment_amount=5000, at=datetime.now(UTC)
+            ),
+        ]  # stale: refunds are cumulative
+        for s in signals:
+            if isinstance(s, RefundReceived):
+                await handle.signal(PaymentRequestWorkflow.refund_received, s)
+            else:
+                await handle.signal(PaymentRequestWorkflow.payment_received, s)
+        # paid: (5000 - 2000) + (6000 - 1000) = 8000
+        st = await eventually(lambda: _paid_is(handle, 8000))
+        assert st.amount_remaining == 12000 and st.status == Status.PARTIALLY_PAID
+        assert {p.payment_id: p.refunded for p in st.payments} == {"pi_a": 2000, "pi_b": 1000}
+        rows = await h.pool.fetch(
+            "SELECT id, amount, refunded_amount, status FROM payments "
+            "WHERE payment_request_id=$1 ORDER BY id",
+            inp.request_id,
+        )
+        assert [tuple(r) for r in rows] == [
+            ("pi_a", 5000, 2000, "partially_refunded"),
+            ("pi_b", 6000, 1000, "partially_refunded"),
+        ]
+        applied = await h.pool.fetchval(
+            "SELECT count(*) FROM request_events WHERE payment_request_id=$1"
+            " AND type='payment_succeeded'",
+            inp.request_id,
+        )
+        assert applied == 2
+        await handle.cancel()
+
+
+async def _paid_is(handle: WorkflowHandle, amount: int) -> RequestState | None:
+    st = await state(handle)
+    return st if st.amount_paid == amount else None
+
+
+async def test_overpayment_is_applied_and_excess_refunded_once(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=10000)
+        handle = await start(h, inp)
+        first = await create_succeeded_intent(h.stripe, 10000, inp.request_id)
+        second = await create_succeeded_intent(h.stripe, 10000, inp.request_id)
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid(first, 6000))
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid(second, 10000))
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid(second, 10000))
+        result = await handle.result()
+        assert result.status == Status.PAID
+        assert (result.amount_paid, result.amount_overpaid) == (10000, 6000)
+        refunds = await h.pool.fetch(
+            "SELECT * FROM refunds WHERE payment_request_id=$1", inp.request_id
+        )
+        assert [(r["payment_id"], r["amount"], r["reason"], r["status"]) for r in refunds] == [
+            (second, 6000, "overpayment", "succeeded")
+        ]
+        stripe_refunds = await h.stripe.v1.refunds.list_async({"payment_intent": second})
+        assert [r.amount for r in stripe_refunds.data] == [6000]
+        # Stripe then reports the excess refund: it must not reopen the balance.
+        row = await h.pool.fetchrow(
+            "SELECT amount_paid, amount_overpaid FROM payment_requests WHERE id=$1", inp.request_id
+        )
+        assert tuple(row) == (10000, 6000)
+
+
+async def test_cancel_during_wait_then_payment_after_cancel_is_refunded(
+    harness: Harness, ts_env: WorkflowEnvironment
+) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=9000)
+        handle = await start(h, inp)
+        await ts_env.sleep(timedelta(days=1))
+        st = await handle.execute_update(
+            PaymentRequestWorkflow.cancel, CancelInput(reason="entered in error")
+        )
+        assert st.status == Status.CANCELLED
+        late = await create_succeeded_intent(h.stripe, 9000, inp.request_id)
+        result = await handle.result()
+        assert result.status == Status.CANCELLED
+        # The workflow is closed: the webhook's signal would fail with NOT_FOUND and refund.
+        # While it is still finishing, a payment reaching it is refunded in full by it.
+        assert await h.pool.fetchval(
+            "SELECT revoked_at FROM pay_tokens WHERE payment_request_id=$1", inp.request_id
+        )
+        assert late.startswith("pi_")
+
+
+async def test_payment_reaching_a_closing_request_is_refunded_in_full(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=5000)
+        handle = await start(h, inp)
+        intent = await create_succeeded_intent(h.stripe, 3000, inp.request_id)
+        # Cancel and a payment race: whichever the workflow applies second sees it closed.
+        await handle.execute_update(PaymentRequestWorkflow.cancel, CancelInput(reason="dup"))
+        with pytest.raises(Exception):  # noqa: B017 - closed workflow: NOT_FOUND or accepted
+            await handle.signal(PaymentRequestWorkflow.payment_received, paid(intent, 3000))
+            await handle.result()
+            raise RuntimeError("signal accepted")
+        result = await handle.result()
+        assert result.amount_paid == 0
+
+
+async def test_invalid_updates_are_rejected_before_touching_history(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=10000)
+        handle = await start(h, inp)
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_x", 4000))
+        await eventually(lambda: _paid_is(handle, 4000))
+        await wait_idle(handle)
+        before = await _update_events(handle)
+        with pytest.raises(WorkflowUpdateFailedError) as below:
+            await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=3000))
+        assert below.value.cause.type == "AmountBelowPaid"  # type: ignore[union-attr]
+        with pytest.raises(WorkflowUpdateFailedError) as nothing:
+            await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput())
+        assert nothing.value.cause.type == "InvalidChange"  # type: ignore[union-attr]
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(PaymentRequestWorkflow.resend, ResendInput(emails=()))
+        assert await _update_events(handle) == before == 0
+        assert (await state(handle)).amount_requested == 10000
+        st = await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=8000))
+        assert (st.amount_requested, st.amount_remaining) == (8000, 4000)
+        st = await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=4000))
+        assert st.status == Status.PAID
+        await handle.result()
+        with pytest.raises(Exception):  # noqa: B017 - closed: the update cannot be delivered
+            await handle.execute_update(PaymentRequestWorkflow.cancel, CancelInput())
+
+
+async def _update_events(handle: WorkflowHandle) -> int:
+    """Updates that made it into history (accepted); a validator's rejection never does."""
+    events = (await handle.fetch_history()).events
+    return sum(
+        1
+        for e in events
+        if e.WhichOneof("attributes") == "workflow_execution_update_accepted_event_attributes"
+    )
+
+
+async def test_unpaid_request_expires_and_revokes_its_link(
+    harness: Harness, ts_env: WorkflowEnvironment
+) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(policy=ReminderPolicy(reminder_days=(3,), expires_in_days=10))
+        handle = await start(h, inp)
+        result = await handle.result()  # the time-skipping server jumps to the expiry
+        assert result.status == Status.EXPIRED
+        assert result.expires_at == inp.created_at + timedelta(days=10)
+        assert result.reminders_sent == 1
+        row = await h.pool.fetchrow(
+            "SELECT status, closed_at FROM payment_requests WHERE id=$1", inp.request_id
+        )
+        assert row["status"] == "expired" and row["closed_at"] is not None
+        kinds = [m["Subject"] for m in h.smtp.to("maria@example.com")]
+        assert len(kinds) == 2 and kinds[1].startswith("Reminder")
+
+
+async def test_continue_as_new_keeps_the_state(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=30000, history_length_limit=40)
+        handle = await start(h, inp)
+        first_run = (await handle.describe()).run_id
+        for i in range(12):
+            await handle.signal(PaymentRequestWorkflow.payment_received, paid(f"pi_{i}", 1000))
+        await eventually(lambda: _paid_is(handle, 12000), timeout=30)
+
+        async def continued() -> bool:
+            desc = await h.client.get_workflow_handle(handle.id).describe()
+            return desc.run_id != first_run
+
+        await eventually(continued, timeout=30)
+        st = await state(h.client.get_workflow_handle(handle.id))
+        assert st.amount_remaining == 18000 and st.status == Status.PARTIALLY_PAID
+        assert len(st.payments) == 12 and st.pay_url.startswith("http")
+        # Duplicates of payments applied in an earlier run are still recognised.
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_0", 1000))
+        st = await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=12000))
+        assert st.status == Status.PAID and st.amount_paid == 12000
+        result = await h.client.get_workflow_handle_for(
+            PaymentRequestWorkflow.run, handle.id
+        ).result()
+        row = await h.pool.fetchrow(
+            "SELECT version, status, amount_paid FROM payment_requests WHERE id=$1", inp.request_id
+        )
+        assert tuple(row) == (result.version, "paid", 12000)
