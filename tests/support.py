@@ -6,6 +6,7 @@ import asyncio
 import base64
 import email
 import email.policy
+import os
 import socket
 import subprocess
 import sys
@@ -276,3 +277,17 @@ def _open_children(events: list) -> set[int]:  # type: ignore[type-arg]
         ):
             pending.discard(getattr(e, kind).initiated_event_id)
     return pending
+
+
+HISTORIES_DIR = Path(__file__).resolve().parent / "histories"
+
+
+async def keep_history(handle: WorkflowHandle, name: str) -> None:
+    """With PAYREQ_RECORD_HISTORIES=1, save this run's history for the replay test. Histories
+    are re-recorded only on purpose: replaying the old ones is what catches a change that
+    breaks determinism for workflows already running in production."""
+    if os.environ.get("PAYREQ_RECORD_HISTORIES") != "1":
+        return
+    HISTORIES_DIR.mkdir(exist_ok=True)
+    history = await handle.fetch_history()
+    (HISTORIES_DIR / f"{name}.json").write_text(history.to_json())

@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import Harness, create_succeeded_intent, eventually, wait_idle
+from tests.support import Harness, create_succeeded_intent, eventually, keep_history, wait_idle
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     CancelInput,
@@ -75,6 +75,7 @@ async def test_partial_payments_down_to_zero_send_receipt_and_complete(harness: 
         assert (st.amount_paid, st.amount_remaining) == (5000, 7000)
         await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_2", 7000))
         result = await handle.result()
+        await keep_history(handle, "partial_payments_down_to_zero_send_receipt_and_complete")
         assert result.status == Status.PAID and result.amount_remaining == 0
         subjects = [m["Subject"] for m in h.smtp.to("maria@example.com")]
         assert any("receipt" in s for s in subjects), subjects
@@ -132,6 +133,7 @@ async def test_same_payment_ten_times_out_of_order_with_refunds_is_exact(harness
             inp.request_id,
         )
         assert applied == 2
+        await keep_history(handle, "duplicates_and_refunds_out_of_order")
         await handle.cancel()
 
 
@@ -151,6 +153,7 @@ async def test_overpayment_is_applied_and_excess_refunded_once(harness: Harness)
         await handle.signal(PaymentRequestWorkflow.payment_received, paid(second, 10000))
         await handle.signal(PaymentRequestWorkflow.payment_received, paid(second, 10000))
         result = await handle.result()
+        await keep_history(handle, "overpayment_is_applied_and_excess_refunded_once")
         assert result.status == Status.PAID
         assert (result.amount_paid, result.amount_overpaid) == (10000, 6000)
         refunds = await h.pool.fetch(
@@ -182,6 +185,7 @@ async def test_cancel_during_wait_then_payment_after_cancel_is_refunded(
         assert st.status == Status.CANCELLED
         late = await create_succeeded_intent(h.stripe, 9000, inp.request_id)
         result = await handle.result()
+        await keep_history(handle, "cancel_during_wait_then_payment_after_cancel_is_refunded")
         assert result.status == Status.CANCELLED
         # The workflow is closed: the webhook's signal would fail with NOT_FOUND and refund.
         # While it is still finishing, a payment reaching it is refunded in full by it.
@@ -204,6 +208,7 @@ async def test_payment_reaching_a_closing_request_is_refunded_in_full(harness: H
             await handle.result()
             raise RuntimeError("signal accepted")
         result = await handle.result()
+        await keep_history(handle, "payment_reaching_a_closing_request_is_refunded_in_full")
         assert result.amount_paid == 0
 
 
@@ -231,6 +236,7 @@ async def test_invalid_updates_are_rejected_before_touching_history(harness: Har
         st = await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=4000))
         assert st.status == Status.PAID
         await handle.result()
+        await keep_history(handle, "updates_validated_then_amount_lowered_to_paid")
         with pytest.raises(Exception):  # noqa: B017 - closed: the update cannot be delivered
             await handle.execute_update(PaymentRequestWorkflow.cancel, CancelInput())
 
@@ -253,6 +259,7 @@ async def test_unpaid_request_expires_and_revokes_its_link(
         inp = h.request_input(policy=ReminderPolicy(reminder_days=(3,), expires_in_days=10))
         handle = await start(h, inp)
         result = await handle.result()  # the time-skipping server jumps to the expiry
+        await keep_history(handle, "unpaid_request_expires")
         assert result.status == Status.EXPIRED
         assert result.expires_at == inp.created_at + timedelta(days=10)
         assert result.reminders_sent == 1
@@ -286,6 +293,7 @@ async def test_continue_as_new_keeps_the_state(harness: Harness) -> None:
         await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_0", 1000))
         st = await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=12000))
         assert st.status == Status.PAID and st.amount_paid == 12000
+        await keep_history(handle, "continue_as_new_first_run")
         result = await h.client.get_workflow_handle_for(
             PaymentRequestWorkflow.run, handle.id
         ).result()
