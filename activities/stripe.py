@@ -24,25 +24,36 @@ class StripeActivities:
     @activity.defn(name="refund_payment")
     async def refund_payment(self, inp: RefundInput) -> RefundResult:
         key = refund_key(inp)
-        done = await self._pool.fetchrow(
-            "SELECT stripe_refund_id, status FROM refunds WHERE idempotency_key = $1"
-            " AND stripe_refund_id IS NOT NULL",
-            key,
-        )
-        if done:
-            return RefundResult(refund_id=done["stripe_refund_id"], status=done["status"])
-        await self._pool.execute(
-            """INSERT INTO refunds (idempotency_key, payment_request_id, payment_id, amount,
-                   reason, status) VALUES ($1, $2, $3, $4, $5, 'requested')
-               ON CONFLICT (idempotency_key) DO NOTHING""",
-            key,
-            inp.request_id,
-            inp.payment_id,
-            inp.amount,
-            inp.reason,
-        )
+        # Concurrent attempts (a timed-out attempt still running beside its retry) queue on
+        # one lock per key, so at most one of them ever asks Stripe.
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            done = await conn.fetchrow(
+                "SELECT stripe_refund_id, status FROM refunds WHERE idempotency_key = $1"
+                " AND stripe_refund_id IS NOT NULL",
+                key,
+            )
+            if done:
+                return RefundResult(refund_id=done["stripe_refund_id"], status=done["status"])
+            refund = await self._create(inp, key)
+            await conn.execute(
+                """INSERT INTO refunds (idempotency_key, payment_request_id, payment_id, amount,
+                       reason, status, stripe_refund_id) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (idempotency_key) DO UPDATE SET status = EXCLUDED.status,
+                       stripe_refund_id = EXCLUDED.stripe_refund_id, updated_at = now()""",
+                key,
+                inp.request_id,
+                inp.payment_id,
+                inp.amount,
+                inp.reason,
+                refund.status or "pending",
+                refund.id,
+            )
+        return RefundResult(refund_id=refund.id, status=refund.status or "pending")
+
+    async def _create(self, inp: RefundInput, key: str) -> stripe.Refund:
         try:
-            refund = await self._stripe.v1.refunds.create_async(
+            return await self._stripe.v1.refunds.create_async(
                 {
                     "payment_intent": inp.payment_id,
                     "amount": inp.amount,
@@ -52,20 +63,18 @@ class StripeActivities:
             )
         except stripe.InvalidRequestError as exc:
             await self._pool.execute(
-                "UPDATE refunds SET status = 'failed', updated_at = now()"
-                " WHERE idempotency_key = $1",
+                """INSERT INTO refunds (idempotency_key, payment_request_id, payment_id, amount,
+                       reason, status) VALUES ($1, $2, $3, $4, $5, 'failed')
+                   ON CONFLICT (idempotency_key) DO UPDATE SET status = 'failed',
+                       updated_at = now()""",
                 key,
+                inp.request_id,
+                inp.payment_id,
+                inp.amount,
+                inp.reason,
             )
             raise ApplicationError(
                 f"Stripe refused the refund: {exc.user_message or exc}",
                 type=ErrorType.STRIPE_ERROR,
                 non_retryable=True,
             ) from exc
-        await self._pool.execute(
-            "UPDATE refunds SET stripe_refund_id = $2, status = $3, updated_at = now()"
-            " WHERE idempotency_key = $1",
-            key,
-            refund.id,
-            refund.status or "pending",
-        )
-        return RefundResult(refund_id=refund.id, status=refund.status or "pending")
