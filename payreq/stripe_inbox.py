@@ -162,7 +162,10 @@ class StripeInbox:
                 conn, request_id, f"payment_{event.status}", f"{event.payment_id} {event.amount}"
             )
             return Handled("recorded_after_close", request_id)
-        await self._refund_closed(conn, request_id, event)
+        if not await self._refund_closed(conn, request_id, event):
+            detail = f"{event.payment_id} {event.amount} closed"
+            await record_service_event(conn, request_id, "refund_failed", detail)
+            return Handled("refund_refused", request_id)
         await conn.execute(
             _PAYMENT_AFTER_CLOSE,
             event.payment_id,
@@ -176,45 +179,56 @@ class StripeInbox:
         await record_service_event(conn, request_id, "refund_issued", detail)
         return Handled("refunded_after_close", request_id)
 
-    async def _refund_closed(self, conn: Conn, request_id: str, event: PaymentReceived) -> None:
-        """The same key and `refunds` row as activities/stripe.py, so whichever of the
-        workflow or this path gets there first, the money goes back once."""
+    async def _refund_closed(self, conn: Conn, request_id: str, event: PaymentReceived) -> bool:
+        """The same key, lock and `refunds` row as activities/stripe.py, so whichever of the
+        workflow or this path gets there first, the money goes back once. False when Stripe
+        refuses the refund (recorded as failed: retrying would not change its mind)."""
         inp = RefundInput(
             request_id=request_id, payment_id=event.payment_id, amount=event.amount, reason="closed"
         )
         key = f"{inp.request_id}:{inp.reason}:{inp.payment_id}"
-        if await conn.fetchval(
-            "SELECT 1 FROM refunds WHERE idempotency_key = $1 AND stripe_refund_id IS NOT NULL", key
-        ):
-            return
         if self._stripe is None:
             raise RuntimeError("a payment reached a closed request and Stripe is not configured")
-        await conn.execute(
-            """INSERT INTO refunds (idempotency_key, payment_request_id, payment_id, amount,
-                   reason, status) VALUES ($1, $2, $3, $4, $5, 'requested')
-               ON CONFLICT (idempotency_key) DO NOTHING""",
-            key,
-            inp.request_id,
-            inp.payment_id,
-            inp.amount,
-            inp.reason,
-        )
-        refund = await self._stripe.v1.refunds.create_async(
-            {
-                "payment_intent": inp.payment_id,
-                "amount": inp.amount,
-                "metadata": {"payment_request_id": inp.request_id, "reason": inp.reason},
-            },
-            {"idempotency_key": key},
-        )
-        await conn.execute(
-            "UPDATE refunds SET stripe_refund_id = $2, status = $3, updated_at = now()"
-            " WHERE idempotency_key = $1",
-            key,
-            refund.id,
-            refund.status or "pending",
-        )
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            if await conn.fetchval(
+                "SELECT 1 FROM refunds WHERE idempotency_key = $1 AND stripe_refund_id IS NOT NULL",
+                key,
+            ):
+                return True
+            try:
+                refund = await self._stripe.v1.refunds.create_async(
+                    {
+                        "payment_intent": inp.payment_id,
+                        "amount": inp.amount,
+                        "metadata": {"payment_request_id": inp.request_id, "reason": inp.reason},
+                    },
+                    {"idempotency_key": key},
+                )
+            except stripe.InvalidRequestError:
+                await conn.execute(
+                    _RECORD_REFUND,
+                    key,
+                    request_id,
+                    inp.payment_id,
+                    inp.amount,
+                    inp.reason,
+                    "failed",
+                    None,
+                )
+                return False
+            await conn.execute(
+                _RECORD_REFUND,
+                key,
+                request_id,
+                inp.payment_id,
+                inp.amount,
+                inp.reason,
+                refund.status or "pending",
+                refund.id,
+            )
         log.info("refunded a payment that reached a closed request")
+        return True
 
     async def _signal(self, request_id: str, signal: Any, arg: object) -> None:
         handle = self._temporal.get_workflow_handle(workflow_id(request_id))
@@ -309,6 +323,14 @@ INSERT INTO request_events (payment_request_id, seq, at, type, detail)
 SELECT $1, LEAST($4::int, COALESCE(MIN(seq), 0)) - 1, now(), $2, $3
 FROM request_events WHERE payment_request_id = $1
 HAVING NOT bool_or(type = $2 AND detail = $3) IS TRUE
+"""
+
+_RECORD_REFUND = """
+INSERT INTO refunds (idempotency_key, payment_request_id, payment_id, amount, reason, status,
+                     stripe_refund_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (idempotency_key) DO UPDATE SET status = EXCLUDED.status,
+    stripe_refund_id = EXCLUDED.stripe_refund_id, updated_at = now()
 """
 
 _PAYMENT_AFTER_CLOSE = """

@@ -294,3 +294,26 @@ async def _paid(h: Harness, request_id: str, amount: int) -> bool:
 
 async def _payment_status(h: Harness, payment_id: str, status: str) -> bool:
     return await h.pool.fetchval("SELECT status FROM payments WHERE id = $1", payment_id) == status
+
+
+async def test_a_refund_stripe_refuses_after_close_is_recorded_and_acknowledged(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    async with harness.worker():
+        request_id, _ = await start_request(harness, amount=12000)
+        handle = harness.client.get_workflow_handle(workflow_id(request_id))
+        await handle.execute_update(PaymentRequestWorkflow.cancel, CancelInput())
+        await handle.result()
+        unknown = pi_id()  # Stripe has no such PaymentIntent: it refuses the refund
+        body = stripe_event(
+            "payment_intent.succeeded",
+            intent_object(unknown, 6000, request_id, harness.practice_id),
+        )
+        resp = await post_event(api, body)
+    assert resp.status_code == 200 and resp.json()["outcome"] == "refund_refused"
+    refund = await harness.pool.fetchrow("SELECT * FROM refunds WHERE payment_id = $1", unknown)
+    assert refund["status"] == "failed" and refund["stripe_refund_id"] is None
+    types = await harness.pool.fetch(
+        "SELECT type FROM request_events WHERE payment_request_id = $1 AND seq < 0", request_id
+    )
+    assert [t["type"] for t in types] == ["refund_failed"]
