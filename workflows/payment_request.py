@@ -119,9 +119,9 @@ class PaymentRequestWorkflow:
         self._wake = False
         try:
             await workflow.wait_condition(
-                lambda: self._wake
-                or self._status in CLOSED_STATUSES
-                or self._should_continue_as_new(),
+                lambda: (
+                    self._wake or self._status in CLOSED_STATUSES or self._should_continue_as_new()
+                ),
                 timeout=max(due - workflow.now(), timedelta(0)),
             )
             return
