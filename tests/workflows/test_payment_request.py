@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support import Harness, create_succeeded_intent, eventually, keep_history, wait_idle
@@ -171,7 +172,7 @@ async def test_overpayment_is_applied_and_excess_refunded_once(harness: Harness)
         assert tuple(row) == (10000, 6000)
 
 
-async def test_cancel_during_wait_then_payment_after_cancel_is_refunded(
+async def test_cancel_during_wait_closes_and_a_later_signal_is_not_found(
     harness: Harness, ts_env: WorkflowEnvironment
 ) -> None:
     h = harness
@@ -183,16 +184,19 @@ async def test_cancel_during_wait_then_payment_after_cancel_is_refunded(
             PaymentRequestWorkflow.cancel, CancelInput(reason="entered in error")
         )
         assert st.status == Status.CANCELLED
-        late = await create_succeeded_intent(h.stripe, 9000, inp.request_id)
         result = await handle.result()
         await keep_history(handle, "cancel_during_wait_then_payment_after_cancel_is_refunded")
         assert result.status == Status.CANCELLED
-        # The workflow is closed: the webhook's signal would fail with NOT_FOUND and refund.
-        # While it is still finishing, a payment reaching it is refunded in full by it.
         assert await h.pool.fetchval(
             "SELECT revoked_at FROM pay_tokens WHERE payment_request_id=$1", inp.request_id
         )
-        assert late.startswith("pi_")
+        events = [r["type"] for r in await h.pool.fetch("SELECT type FROM outbound_events")]
+        assert events == ["payment_request.cancelled"]
+        # The Stripe webhook relies on this: a payment for a closed request cannot reach the
+        # workflow (NOT_FOUND), so the webhook refunds it itself (tests/integration).
+        with pytest.raises(RPCError) as err:
+            await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_late", 9000))
+        assert err.value.status == RPCStatusCode.NOT_FOUND
 
 
 async def test_payment_reaching_a_closing_request_is_refunded_in_full(harness: Harness) -> None:
@@ -201,15 +205,28 @@ async def test_payment_reaching_a_closing_request_is_refunded_in_full(harness: H
         inp = h.request_input(amount=5000)
         handle = await start(h, inp)
         intent = await create_succeeded_intent(h.stripe, 3000, inp.request_id)
-        # Cancel and a payment race: whichever the workflow applies second sees it closed.
+        # A resend whose email keeps getting 451 holds the workflow open after the cancel
+        # (it waits for every handler), so the payment reaches a cancelled, running workflow.
+        h.smtp.scripted["maria@example.com"] = [451] * 3
+        await handle.start_update(
+            PaymentRequestWorkflow.resend,
+            ResendInput(),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
         await handle.execute_update(PaymentRequestWorkflow.cancel, CancelInput(reason="dup"))
-        with pytest.raises(Exception):  # noqa: B017 - closed workflow: NOT_FOUND or accepted
-            await handle.signal(PaymentRequestWorkflow.payment_received, paid(intent, 3000))
-            await handle.result()
-            raise RuntimeError("signal accepted")
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid(intent, 3000))
         result = await handle.result()
         await keep_history(handle, "payment_reaching_a_closing_request_is_refunded_in_full")
-        assert result.amount_paid == 0
+        assert result.status == Status.CANCELLED
+        assert (result.amount_paid, result.amount_overpaid) == (0, 3000)
+        refund = await h.pool.fetchrow("SELECT * FROM refunds WHERE payment_id=$1", intent)
+        assert (refund["amount"], refund["reason"], refund["status"]) == (
+            3000,
+            "closed",
+            "succeeded",
+        )
+        stripe_refunds = await h.stripe.v1.refunds.list_async({"payment_intent": intent})
+        assert [r.amount for r in stripe_refunds.data] == [3000]
 
 
 async def test_invalid_updates_are_rejected_before_touching_history(harness: Harness) -> None:
