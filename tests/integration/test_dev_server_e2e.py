@@ -3,32 +3,16 @@ code, Postgres, SMTP and localstripe: create (update-with-start), pay in two par
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import pytest
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from payreq.codec import Keyring
-from payreq.temporal import converter_for
-from tests.support import BIN_DIR, TEST_PAYLOAD_KEY, Harness, create_succeeded_intent, eventually
+from tests.support import Harness, create_succeeded_intent, eventually
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import SEARCH_ATTRIBUTES, Empty, PaymentReceived, Status, workflow_id
-
-
-@pytest.fixture
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
-        dev_server_existing_path=str(BIN_DIR / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
-    )
-    async with env:
-        yield env
 
 
 async def test_request_runs_end_to_end_on_the_dev_server(
