@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/v1/practice", tags=["practice"])
 MAX_NAME_CHARS = 200
 _SEND_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST = re.compile(r"^(\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)$")
 
 _DOC = {
     "name": "Shown as the sender's name and in every email.",
@@ -28,7 +30,11 @@ _DOC = {
     "reminders_on_weekends": "When false, a reminder due on a Saturday or Sunday goes out "
     "on the Monday.",
     "reply_to": "Where patients' replies go (the emails' `Reply-To`); null for none.",
+    "embed_origins": "Origins allowed to embed the staff panel in an iframe and to receive "
+    "its messages, e.g. `https://pms.example.com` (https; http only for localhost); [] for "
+    "none.",
 }
+MAX_EMBED_ORIGINS = 10
 
 
 class PracticeOut(BaseModel):
@@ -38,6 +44,7 @@ class PracticeOut(BaseModel):
     reminder_send_time: str = Field(description=_DOC["reminder_send_time"], examples=["10:00"])
     reminders_on_weekends: bool = Field(description=_DOC["reminders_on_weekends"])
     reply_to: str | None = Field(description=_DOC["reply_to"])
+    embed_origins: list[str] = Field(description=_DOC["embed_origins"])
 
 
 class PracticePatch(BaseModel):
@@ -51,6 +58,14 @@ class PracticePatch(BaseModel):
     reminder_send_time: str | None = Field(None, description=_DOC["reminder_send_time"])
     reminders_on_weekends: bool | None = Field(None, description=_DOC["reminders_on_weekends"])
     reply_to: EmailStr | None = Field(None, description=_DOC["reply_to"])
+    embed_origins: list[str] | None = Field(
+        None, max_length=MAX_EMBED_ORIGINS, description=_DOC["embed_origins"]
+    )
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(embed_origin(v) for v in value))
 
     @field_validator("name")
     @classmethod
@@ -78,7 +93,33 @@ class PracticePatch(BaseModel):
         return value
 
 
-_COLUMNS = "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to"
+_COLUMNS = "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to, embed_origins"
+
+
+def embed_origin(value: str) -> str:
+    """An exact origin (scheme://host[:port], nothing else), normalised to lower case."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"'{value}' is not an origin") from None
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    local = host in ("localhost", "127.0.0.1", "[::1]", "::1")
+    if (
+        parts.scheme not in ("https", "http")
+        or (parts.scheme == "http" and not local)
+        or not _HOST.match(host)
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"'{value}' is not an origin: use https://host[:port] (http only for localhost)"
+        )
+    default = port is None or (parts.scheme, port) in (("https", 443), ("http", 80))
+    return f"{parts.scheme}://{host}" + ("" if default else f":{port}")
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -93,6 +134,7 @@ def _out(row: Any) -> PracticeOut:
         reminder_send_time=row["reminder_send_time"].strftime("%H:%M"),
         reminders_on_weekends=row["reminders_on_weekends"],
         reply_to=row["reply_to"],
+        embed_origins=list(row["embed_origins"]),
     )
 
 
@@ -112,7 +154,7 @@ async def get_practice(practice: CurrentPractice, deps: Deps) -> PracticeOut:
 )
 async def patch_practice(body: PracticePatch, practice: CurrentPractice, deps: Deps) -> PracticeOut:
     changes: dict[str, object] = {k: getattr(body, k) for k in body.model_fields_set}
-    for key in ("name", "timezone", "reminder_send_time", "reminders_on_weekends"):
+    for key in ("name", "timezone", "reminder_send_time", "reminders_on_weekends", "embed_origins"):
         if key in changes and changes[key] is None:
             raise ApiError(422, "invalid_value", f"{key} cannot be null.", key)
     if "reminder_send_time" in changes:
