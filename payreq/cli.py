@@ -73,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--temporal-ui-port", type=int, default=8233)
     dev.add_argument("--smtp-port", type=int, default=8025)
     dev.add_argument("--stripe-port", type=int, default=8420)
+    dev.add_argument("--billing-port", type=int, default=8001)
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)

@@ -72,6 +72,7 @@ class Ports:
     temporal_ui: int
     smtp: int
     stripe: int
+    billing: int  # the demo "Patient Billing" page and the dev Stripe.js (payreq/devhost.py)
 
     def check_free(self) -> None:
         for flag, port in (
@@ -80,6 +81,7 @@ class Ports:
             ("--temporal-ui-port", self.temporal_ui),
             ("--smtp-port", self.smtp),
             ("--stripe-port", self.stripe),
+            ("--billing-port", self.billing),
         ):
             with socket.socket() as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -281,6 +283,7 @@ class Stack:
     stripe_api_base: str
     stripe_publishable_key: str | None
     stripe_webhook_secret: str | None
+    billing_url: str = ""
 
     def env(self, secrets_: Mapping[str, str], ports: Ports, fake_stripe: bool) -> dict[str, str]:
         env = dict(os.environ)
@@ -306,7 +309,8 @@ class Stack:
                 STRIPE_PUBLISHABLE_KEY=DEV_STRIPE_PUBLISHABLE_KEY,
                 STRIPE_WEBHOOK_SECRET=secrets_["stripe_webhook_secret"],
                 STRIPE_API_BASE=self.stripe_api_base,
-                STRIPE_JS_URL=f"{self.stripe_api_base}/js.stripe.com/v3/",
+                # localstripe's own Stripe.js cannot make PaymentMethods: the dev stand-in can
+                STRIPE_JS_URL=f"http://{LOOPBACK}:{ports.billing}/stripe.js",
             )
         return env
 
@@ -325,6 +329,7 @@ def banner(stack: Stack, elapsed: float, data_dir: Path, fake_stripe: bool) -> s
 payreq dev is ready in {elapsed:.1f}s (data in {data_dir})
   API          {stack.api_url}   (OpenAPI docs: {stack.api_url}/docs)
   Mail         {stack.api_url}/dev/mail   (Maildir {stack.maildir})
+  Staff panel  {stack.billing_url}/   (a demo Patient Billing page embedding the panel)
   Temporal UI  {stack.temporal_ui_url}   (payloads decoded through {stack.api_url}/codec)
   Temporal     {stack.temporal_address}
   Postgres     {stack.database_url}
@@ -354,6 +359,25 @@ async def temporal_ready(address: str) -> bool:
     client = await Client.connect(address)
     await client.workflow_service.get_system_info(GetSystemInfoRequest())
     return True
+
+
+async def page_ready(url: str) -> bool:
+    async with httpx.AsyncClient(timeout=2) as http:
+        return (await http.get(f"{url}/stripe.js")).status_code == 200
+
+
+async def allow_embedding(database_url: str, practice_id: str, origin: str) -> None:
+    """The demo practice lets the demo billing page frame its staff panel."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            """UPDATE practices SET embed_origins = array_append(embed_origins, $2)
+               WHERE id = $1 AND NOT $2 = ANY(embed_origins)""",
+            practice_id,
+            origin,
+        )
+    finally:
+        await conn.close()
 
 
 async def api_ready(url: str) -> bool:
@@ -420,6 +444,16 @@ async def run(data_dir: Path, ports: Ports, stop: asyncio.Event) -> int:
                 children,
             )
         await poll("the API (/readyz)", lambda: api_ready(api_url), children)
+        stack.billing_url = f"http://{LOOPBACK}:{ports.billing}"
+        await allow_embedding(database_url, practice_id, stack.billing_url)
+        billing_env = {
+            **env,
+            "PAYREQ_DEVHOST_API_URL": api_url,
+            "PAYREQ_DEVHOST_API_KEY": api_key,
+        }
+        billing_argv = [sys.executable, "-m", "payreq.devhost", "--port", str(ports.billing)]
+        await children.spawn("billing", billing_argv, billing_env, quiet=True)
+        await poll("the demo billing page", lambda: page_ready(stack.billing_url), children)
         stack.save(data_dir / "stack.json")
         say(banner(stack, time.monotonic() - started, data_dir, fake_stripe))
         stopper = asyncio.create_task(stop.wait())
@@ -448,6 +482,7 @@ def main(args: argparse.Namespace) -> int:
         temporal_ui=args.temporal_ui_port,
         smtp=args.smtp_port,
         stripe=args.stripe_port,
+        billing=args.billing_port,
     )
 
     async def go() -> int:

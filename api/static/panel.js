@@ -33,7 +33,7 @@
   var formatter = new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() });
   function money(minor) { return formatter.format(minor / Math.pow(10, precision)); }
   var dateFormat = new Intl.DateTimeFormat("en-US", { year: "numeric", month: "short", day: "numeric" });
-  function day(iso) { return iso ? dateFormat.format(new Date(iso)) : ""; }
+  function day(iso) { return iso ? dateFormat.format(new Date(iso)) : "\u2014"; }
 
   function newKey() {
     if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();

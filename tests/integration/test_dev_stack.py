@@ -94,7 +94,14 @@ def leftovers(procs: list[psutil.Process], data_dir: Path) -> list[str]:
 
 @pytest.fixture
 def dev_ports() -> dict[str, int]:
-    names = ("api-port", "temporal-port", "temporal-ui-port", "smtp-port", "stripe-port")
+    names = (
+        "api-port",
+        "temporal-port",
+        "temporal-ui-port",
+        "smtp-port",
+        "stripe-port",
+        "billing-port",
+    )
     return {name: free_port() for name in names}
 
 

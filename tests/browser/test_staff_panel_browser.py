@@ -1,0 +1,221 @@
+"""Staff use the embedded panel on the demo "Patient Billing" page (payreq/devhost.py, its own
+origin) in Chromium: the seed's steps from opening the panel to a request paid in two parts,
+with the pay page and the dev Stripe.js stand-in in between. axe-core checks the panel and the
+pay page. Screenshots of each state go to tests/artifacts/panel/."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from payreq.devhost import create_app as create_host_app
+from tests.browser.conftest import ARTIFACTS
+from tests.integration.pay_helpers import register_webhook, serve
+from tests.support import PUBLIC_BASE_URL, Harness, eventually
+
+pytestmark = pytest.mark.browser
+DESKTOP = {"width": 1100, "height": 900}
+PHONE = {"width": 360, "height": 780}
+LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/pay/[A-Za-z0-9_-]+")
+BLOCKING = ("serious", "critical")
+FOCUS_ORDER = ["amount", "first_name", "last_name", "facility_id", "emails", "note", "send"]
+
+
+@pytest.fixture
+def shots() -> Path:
+    path = ARTIFACTS / "panel"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def axe_violations(target: Any, name: str) -> list[str]:
+    """Serious and critical axe-core violations of a page or frame (axe runs inside it); every
+    violation, whatever its impact, is written to tests/artifacts/panel/axe-<name>.txt."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(target)
+    found = results.response["violations"]
+    report = [f"{v['id']} ({v['impact']}): {v['help']} {len(v['nodes'])} node(s)" for v in found]
+    (ARTIFACTS / "panel" / f"axe-{name}.txt").write_text(
+        f"axe-core {results.response['testEngine']['version']} on {results.response['url']}\n"
+        + ("\n".join(report) or "no violations")
+        + "\n"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in found
+        if v["impact"] in BLOCKING
+    ]
+
+
+def today() -> str:
+    d = date.today()
+    return f"{d:%b} {d.day}, {d.year}"
+
+
+async def test_staff_send_a_request_from_the_embedded_panel_and_see_it_paid_in_two_parts(
+    harness: Harness, api: httpx.AsyncClient, fake_stripe: str, browser: Any, shots: Path
+) -> None:
+    app = api._transport.app  # type: ignore[attr-defined]
+    async with harness.worker(), serve(app) as base:
+        host_app = create_host_app(base, harness.api_key)
+        async with serve(host_app) as host:
+            deps = app.state.deps
+            deps.settings = deps.settings.model_copy(update={"stripe_js_url": f"{host}/stripe.js"})
+            assert (await api.patch("/v1/practice", json={"embed_origins": [host]})).is_success
+            await register_webhook(fake_stripe, f"{base}/webhooks/stripe")
+            await _walk(harness, browser, base, host, shots)
+
+
+async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Path) -> None:
+    page = await browser.new_page(viewport=DESKTOP)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+
+    # 1. open: amount and names pre-filled from the session
+    await page.goto(host)
+    panel = page.frame_locator("#payreq-panel")
+    amount = panel.get_by_label("Amount Requested (USD)")
+    await amount.wait_for()
+    assert await amount.input_value() == "185.00"
+    assert await panel.get_by_label("First Name").input_value() == "Ana"
+    assert await panel.get_by_label("Last Name").input_value() == "Lopez"
+    await panel.get_by_text("No open payment requests.").wait_for()
+    frame = next(f for f in page.frames if "/embed/panel" in f.url)
+    assert await axe_violations(frame, "panel-open") == []
+    await _assert_focus_order(frame)
+    await page.screenshot(path=str(shots / "1-open.png"), full_page=True)
+
+    # 2. fill the form; a bad address is pointed out before anything is sent
+    await amount.fill("120.00")
+    await panel.get_by_label("Facility").select_option(label="Uptown Clinic")
+    emails = panel.get_by_label("Email(s)")
+    await emails.fill("maria@example.com; maria@")
+    await panel.get_by_label("Note").fill("For visits on Nov 3 and Nov 10.")
+    await panel.get_by_role("button", name="Send Payment Request").click()
+    error = panel.locator("#emails-error")
+    await error.get_by_text("maria@", exact=False).wait_for()
+    assert "maria@example.com" not in (await error.text_content() or "")
+    assert await emails.get_attribute("aria-invalid") == "true"
+    assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 0
+    assert await axe_violations(frame, "panel-errors") == []
+    await page.screenshot(path=str(shots / "2-bad-address.png"), full_page=True)
+
+    # 3. send (double click): one request, shown at once; the host page is told
+    await emails.fill("maria@example.com; ana@example.com")
+    await panel.get_by_role("button", name="Send Payment Request").dblclick()
+    row = panel.locator("#requests-body tr").first
+    await row.wait_for()
+    text = await row.inner_text()
+    assert today() in text and "Ana Lopez" in text and "$120.00" in text
+    assert re.search(r"Pending|Sent", text), text
+    await page.get_by_text("The panel sent payment request").wait_for()
+    await page.screenshot(path=str(shots / "3-sent.png"), full_page=True)
+    assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
+    created = await harness.pool.fetchrow("SELECT * FROM payment_requests")
+    assert created["facility_name"] == "Uptown Clinic" and created["amount_requested"] == 12000
+    assert created["patient_id"] == "pt_demo_ana"
+
+    # 4. the email arrives (both addresses); pay part of it through its link
+    mail = await eventually(lambda: harness.smtp.to("maria@example.com"), timeout=20)
+    await eventually(lambda: harness.smtp.to("ana@example.com"), timeout=20)
+    link = _link_in(mail[0]).replace(PUBLIC_BASE_URL, base)
+    await panel.locator("#requests-body tr", has_text="Sent").wait_for(timeout=15000)
+    payer = await browser.new_page(viewport=PHONE)
+    await payer.goto(link)
+    await payer.get_by_text("Amount remaining").wait_for()
+    pay_violations = await axe_violations(payer, "pay-page")
+    await payer.get_by_label("Pay another amount").check()
+    await payer.get_by_label("Amount (USD)").fill("50.00")
+    await payer.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await payer.get_by_role("button", name=re.compile("Pay")).click()
+    await payer.locator(".outcome-success").wait_for(timeout=20000)
+    await panel.locator("#requests-body tr", has_text="$70.00").wait_for(timeout=20000)
+    assert "Partially paid" in await panel.locator("#requests-body tr").first.inner_text()
+    await page.screenshot(path=str(shots / "4-partly-paid.png"), full_page=True)
+
+    # 5. the dev stand-in's declining card, then the rest: the request leaves the list
+    await payer.get_by_label("Card number").fill("4000 0000 0000 0002")
+    await payer.get_by_role("button", name=re.compile(r"Pay \$70\.00")).click()
+    await payer.locator(".outcome-declined").wait_for()
+    await payer.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await payer.get_by_role("button", name=re.compile(r"Pay \$70\.00")).click()
+    await payer.locator("#paid-state").wait_for(timeout=20000)
+    await payer.close()
+    await panel.get_by_text("No open payment requests.").wait_for(timeout=20000)
+    await page.screenshot(path=str(shots / "5-paid-removed.png"), full_page=True)
+
+    # 6. the Payments tab (reached by keyboard) shows both payments
+    await panel.get_by_role("tab", name="Payment Requests").focus()
+    await page.keyboard.press("ArrowRight")
+    payments = panel.locator("#payments-body tr")
+    await payments.nth(1).wait_for()
+    rows = [await r.inner_text() for r in await payments.all()]
+    paid = [r for r in rows if "Succeeded" in r]
+    assert len(paid) == 2 and all(today() in r and "visa" in r for r in paid), rows
+    assert any("$50.00" in r for r in paid) and any("$70.00" in r for r in paid), rows
+    assert [r for r in rows if "Succeeded" not in r and "Failed" not in r] == [], rows
+    assert await axe_violations(frame, "panel-payments") == []
+    await page.screenshot(path=str(shots / "6-payments.png"), full_page=True)
+
+    # 7. usable at 360 px: no sideways scrolling inside the frame
+    await page.set_viewport_size(PHONE)
+    await panel.get_by_role("tab", name="Payment Requests").click()
+    width = await frame.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1], width
+    await page.screenshot(path=str(shots / "7-phone.png"), full_page=True)
+    await page.close()
+
+    assert pay_violations == [], pay_violations
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    allowed = (base, host)
+    assert all(u.startswith(allowed) for u in requests), [
+        u for u in requests if not u.startswith(allowed)
+    ]
+
+
+async def _assert_focus_order(frame: Any) -> None:
+    await frame.locator("#amount").focus()
+    seen = []
+    for _ in FOCUS_ORDER:
+        seen.append(await frame.evaluate("document.activeElement.id"))
+        await frame.locator(":focus").press("Tab")
+    assert seen == FOCUS_ORDER, seen
+    assert await frame.evaluate("document.activeElement.id") == "tab-requests"
+
+
+async def test_the_panel_is_refused_to_an_origin_the_practice_did_not_configure(
+    harness: Harness, api: httpx.AsyncClient, browser: Any
+) -> None:
+    app = api._transport.app  # type: ignore[attr-defined]
+    async with serve(app) as base:
+        host_app = create_host_app(base, harness.api_key)
+        async with serve(host_app) as allowed, serve(host_app) as stranger:
+            await api.patch("/v1/practice", json={"embed_origins": [allowed]})
+            page = await browser.new_page(viewport=DESKTOP)
+            await page.goto(allowed)
+            await page.frame_locator("#payreq-panel").get_by_label("Email(s)").wait_for()
+
+            refused: list[str] = []
+            page.on("console", lambda m: refused.append(m.text))
+            await page.goto(stranger)
+            await eventually(lambda: any("frame-ancestors" in m for m in refused), timeout=10)
+            frame = next(f for f in page.frames if f != page.main_frame)
+            assert await frame.locator("#panel").count() == 0
+            assert await page.text_content("#host-log") == ""
+            await page.close()
+
+
+def _link_in(message: Any) -> str:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    found = LINK.search(text)
+    assert found, "no pay link in the email"
+    return found.group(0)
