@@ -13,6 +13,7 @@ import pytest
 from google.protobuf.message import Message
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.client import Client
 
 from activities.email import SmtpConfig
@@ -72,7 +73,8 @@ def as_json(payloads: list[Payload]) -> dict[str, object]:
 
 def raw_payloads(history_events: list[Message]) -> list[Payload]:
     """Every Payload in the history except search attributes (plain by design: ids, status,
-    amounts, no PHI), found by walking the protobuf messages."""
+    amounts, no PHI) and local-activity marker data written by the SDK itself (ids, attempt
+    counts), found by walking the protobuf messages."""
     found: list[Payload] = []
 
     def walk(msg: Message) -> None:
@@ -85,8 +87,14 @@ def raw_payloads(history_events: list[Message]) -> list[Payload]:
             if isinstance(value, Message):
                 walk(value)
                 continue
-            items = value.values() if field.message_type.GetOptions().map_entry else value
-            for item in items:
+            if not field.message_type.GetOptions().map_entry:
+                for item in value:
+                    walk(item)
+                continue
+            for key, item in value.items():
+                # The SDK core's own local-activity bookkeeping (seq, attempt, activity type)
+                if isinstance(msg, MarkerRecordedEventAttributes) and key == "data":
+                    continue
                 if isinstance(item, Message):
                     walk(item)
 
