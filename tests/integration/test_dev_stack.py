@@ -146,6 +146,9 @@ async def test_payreq_dev_runs_the_whole_flow_stops_cleanly_and_resumes(
         text = message.get_body(preferencelist=("plain",)).get_content()
         assert request["pay_url"] in text
         assert "Dev mail (1)" in (await api.get("/dev/mail")).text
+        billing = await api.get(f"{stack['billing_url']}/")  # the staff panel's demo host
+        assert f"{stack['api_url']}/embed/panel?session=pss_" in billing.text
+        assert (await api.get(f"{stack['billing_url']}/stripe.js")).status_code == 200
 
         pay = stripe_client(stack["stripe_api_base"])
         intent = await pay.v1.payment_intents.create_async(
