@@ -72,7 +72,7 @@ async def request_resource(
         )
         events = await conn.fetch(
             "SELECT at, type, detail FROM request_events WHERE payment_request_id = $1"
-            " ORDER BY seq",
+            " ORDER BY at, seq",
             row["id"],
         )
     closed = row["status"] in CLOSED_STATUSES
