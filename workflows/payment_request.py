@@ -64,6 +64,7 @@ EMAIL_RETRY = RetryPolicy(
     non_retryable_error_types=[ErrorType.SMTP_REJECTED],
 )
 REFUND_TIMEOUT = timedelta(seconds=30)
+RESEND_FROM_MAIN_LOOP = "resend-from-main-loop"  # patch id: resend no longer awaits SMTP
 REFUND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=5),
@@ -95,6 +96,7 @@ class PaymentRequestWorkflow:
         self._anchor = c.reminder_anchor if c else inp.created_at
         self._base_day = c.reminder_base_day if c else 0
         self._paused = c.reminders_paused if c else False
+        self._resend_queued = c.resend_queued if c else False
         self._expires_at = (
             c.expires_at if c else (inp.created_at + timedelta(days=inp.policy.expires_in_days))
         )
@@ -107,6 +109,10 @@ class PaymentRequestWorkflow:
             await self._record_request()
             await self._send(EmailKind.REQUEST, self._emails)
         while self._status not in CLOSED_STATUSES:
+            if self._resend_queued:
+                self._resend_queued = False
+                await self._send(EmailKind.REQUEST, self._deliverable())
+                continue
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(replace(inp, carried=self._carried()))
@@ -120,7 +126,10 @@ class PaymentRequestWorkflow:
         try:
             await workflow.wait_condition(
                 lambda: (
-                    self._wake or self._status in CLOSED_STATUSES or self._should_continue_as_new()
+                    self._wake
+                    or self._resend_queued
+                    or self._status in CLOSED_STATUSES
+                    or self._should_continue_as_new()
                 ),
                 timeout=max(due - workflow.now(), timedelta(0)),
             )
@@ -236,6 +245,12 @@ class PaymentRequestWorkflow:
             self._base_day = self._schedule_day_reached()
             self._anchor = workflow.now()
             self._wake = True
+            if workflow.patched(RESEND_FROM_MAIN_LOOP):
+                # The caller gets its answer now; the main loop sends, however long SMTP takes.
+                self._resend_queued = True
+                self._event("resend_requested")
+                await self._save()
+                return self._state()
         await self._send(EmailKind.REQUEST, self._deliverable())
         return self._state()
 
@@ -531,4 +546,5 @@ class PaymentRequestWorkflow:
             reminder_base_day=self._base_day,
             reminders_paused=self._paused,
             expires_at=self._expires_at,
+            resend_queued=self._resend_queued,
         )

@@ -133,6 +133,7 @@ class CarriedState:
     reminder_base_day: int
     reminders_paused: bool
     expires_at: datetime
+    resend_queued: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
