@@ -4,7 +4,6 @@ Rendering and validation live in activities.rendering, shared with the worker th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +22,8 @@ from activities.rendering import (
     validate,
 )
 from api.deps import CurrentPractice, Deps
-from api.errors import ApiError, ErrorResponse
+from api.errors import ApiError
+from api.resources import error_responses
 
 router = APIRouter(prefix="/v1/email-templates", tags=["email templates"])
 
@@ -84,10 +84,6 @@ class PreviewOut(BaseModel):
     text: str
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
-
-
 def _kind(kind: str) -> str:
     if kind not in KINDS:
         raise ApiError(404, "not_found", f"There is no email template kind '{kind}'.")
@@ -134,7 +130,7 @@ async def _current(deps: Deps, practice_id: str, kind: str) -> tuple[Template, d
 @router.get(
     "/{kind}",
     response_model=TemplateOut,
-    responses=_errors(401, 404),
+    responses=error_responses(401, 404),
     summary="Read the email template of one kind",
     description=f"The practice's template, or the default while it has none.\n\n{PLACEHOLDER_DOC}",
 )
@@ -146,7 +142,7 @@ async def get_template(kind: str, practice: CurrentPractice, deps: Deps) -> Temp
 @router.put(
     "/{kind}",
     response_model=TemplateOut,
-    responses=_errors(400, 401, 404, 413, 422),
+    responses=error_responses(400, 401, 404, 413, 422),
     summary="Replace the email template of one kind",
     description=(
         "Validated here, never at send time: a syntax error, an unknown placeholder or filter, "
@@ -177,7 +173,7 @@ async def put_template(
 @router.delete(
     "/{kind}",
     response_model=TemplateOut,
-    responses=_errors(401, 404),
+    responses=error_responses(401, 404),
     summary="Revert to the default template",
     description="Drops the practice's template of this kind (harmless when there is none) and "
     "returns the default, which the next email of this kind uses.",
@@ -194,7 +190,7 @@ async def revert_template(kind: str, practice: CurrentPractice, deps: Deps) -> T
 @router.post(
     "/{kind}/preview",
     response_model=PreviewOut,
-    responses=_errors(400, 401, 404, 413, 422),
+    responses=error_responses(400, 401, 404, 413, 422),
     summary="Render a template with sample data",
     description=(
         "Renders the practice's current template of this kind, or the draft in the body when "

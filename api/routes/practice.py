@@ -13,7 +13,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from api.deps import CurrentPractice, Deps
-from api.errors import ApiError, ErrorResponse
+from api.errors import ApiError
+from api.resources import error_responses
 
 router = APIRouter(prefix="/v1/practice", tags=["practice"])
 
@@ -122,10 +123,6 @@ def embed_origin(value: str) -> str:
     return f"{parts.scheme}://{host}" + ("" if default else f":{port}")
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
-
-
 def _out(row: Any) -> PracticeOut:
     return PracticeOut(
         id=row["id"],
@@ -138,7 +135,7 @@ def _out(row: Any) -> PracticeOut:
     )
 
 
-@router.get("", response_model=PracticeOut, responses=_errors(401), summary="Read settings")
+@router.get("", response_model=PracticeOut, responses=error_responses(401), summary="Read settings")
 async def get_practice(practice: CurrentPractice, deps: Deps) -> PracticeOut:
     row = await deps.pool.fetchrow(f"SELECT {_COLUMNS} FROM practices WHERE id = $1", practice.id)
     return _out(row)
@@ -147,7 +144,7 @@ async def get_practice(practice: CurrentPractice, deps: Deps) -> PracticeOut:
 @router.patch(
     "",
     response_model=PracticeOut,
-    responses=_errors(400, 401, 413, 422),
+    responses=error_responses(400, 401, 413, 422),
     summary="Change settings",
     description="Reminder settings apply to requests created afterwards; name and Reply-To "
     "apply to every email sent from now on.",
