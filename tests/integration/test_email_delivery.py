@@ -252,3 +252,20 @@ async def test_550_for_every_address_fails_the_request_and_tells_the_practice(
 
         await eventually(recorded, timeout=20)
         await handle.cancel()
+
+
+async def test_a_stored_template_that_fails_at_send_time_falls_back_to_the_default(
+    harness: Harness,
+) -> None:
+    """PUT never stores such a template; one written some other way must not stop the email."""
+    h = harness
+    await h.pool.execute(
+        """INSERT INTO email_templates (practice_id, kind, subject, html, text)
+           VALUES ($1, 'request', '{{ first_name.nickname }}', '{{ pay_url }}', '{{ pay_url }}')""",
+        h.practice_id,
+    )
+    result = await EmailActivities(h.pool, h.smtp_config).send_email(email_input(h))
+    assert result.accepted == (MARIA,)
+    [msg] = h.smtp.to(MARIA)
+    assert msg["Subject"] == "Sunrise Therapy: payment request for $120.00"
+    assert text_of(msg) == EXPECTED_TEXT
