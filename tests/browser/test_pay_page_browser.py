@@ -15,7 +15,8 @@ from fastapi.responses import FileResponse
 from tests.integration.pay_helpers import read_model, register_webhook, serve, start_request
 from tests.support import PUBLIC_BASE_URL, Harness, eventually
 
-STRIPE_DOUBLE = Path(__file__).resolve().parent / "stripe_double.js"
+# The dev stack's Stripe.js stand-in (never served by the API): 4000 0000 0000 0002 declines.
+STRIPE_DOUBLE = Path(__file__).resolve().parents[2] / "payreq" / "dev_static" / "stripe.js"
 PHONE = {"width": 360, "height": 780}
 LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/pay/[A-Za-z0-9_-]+")
 
@@ -54,7 +55,7 @@ async def test_a_patient_pays_part_then_the_rest_in_the_browser(
 
         await page.get_by_label("Pay another amount").check()
         await page.get_by_label("Amount (USD)").fill("50.00")
-        await page.get_by_label("Card number").fill("4000 0000 0000 0341")
+        await page.get_by_label("Card number").fill("4000 0000 0000 0002")
         await page.get_by_role("button", name=re.compile("Pay")).click()
         await page.locator(".outcome-declined").wait_for()
         assert "Your card was declined." in (await page.text_content("#outcome") or "")
