@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.support import Harness, eventually
+from tests.support import Harness, eventually, wait_idle
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     ChangeInput,
@@ -214,7 +214,9 @@ async def test_resend_sends_now_and_the_schedule_continues_from_the_resend(
         await skip_to(ts_env, created + timedelta(days=6))
         resent = await handle.execute_update(PaymentRequestWorkflow.resend, ResendInput())
         resent_at = await ts_env.get_current_time()
-        assert len(h.smtp.to(MARIA)) == 3  # request, reminder, request again
+        # request, reminder, request again (resend answers first; the workflow then sends)
+        await eventually(lambda: len(h.smtp.to(MARIA)) == 3)
+        await wait_idle(handle)
         # Day 3 of the schedule was reached; day 7 comes 4 days after the resend.
         at = expected(resent_at, 7 - 3, policy)
         assert resent.next_reminder_at == at
