@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,9 @@ def machine() -> dict[str, Any]:
     }
 
 
+_OURS = re.compile(r"\((?:\S*/)?(?:workflows|activities|api|payreq)/[\w/]+\.py:\d+\)|worker\.py:")
+
+
 def top_frames(raw: Path, limit: int = 15) -> dict[str, Any]:
     """py-spy's collapsed stacks: the hottest leaf frames (self time) and the hottest of this
     repo's frames including what they call."""
@@ -83,8 +87,8 @@ def top_frames(raw: Path, limit: int = 15) -> dict[str, Any]:
         frames = stack.split(";")
         self_time[frames[-1]] += n
         for f in set(frames):
-            if str(REPO) in f and "/.venv/" not in f and "/tests/" not in f:
-                inclusive[f.replace(str(REPO) + "/", "")] += n
+            if _OURS.search(f):
+                inclusive[f] += n
 
     def share(c: Counter[str]) -> list[str]:
         return [f"{100 * v / total:5.1f}%  {k}" for k, v in c.most_common(limit)]
