@@ -84,12 +84,11 @@ async def test_worker_killed_at_random_instants_loses_and_doubles_nothing(stack:
     assert {(r["n"], r["applied"]) for r in rows} == {(len(PAYMENTS), AMOUNT)}
     assert len(rows) == len(ids)
     assert duplicates <= kills
-    recorded = {
-        r["message_id"]
-        for r in await pool.fetch(
-            "SELECT message_id FROM email_deliveries WHERE payment_request_id = ANY($1)"
-            " AND status = 'accepted'",
-            ids,
-        )
-    }
-    assert set(ids_seen) == recorded  # every duplicate carries a recorded delivery's Message-ID
+    deliveries = await pool.fetch(
+        "SELECT message_id, status FROM email_deliveries WHERE payment_request_id = ANY($1)", ids
+    )
+    # A kill between the server's 250 and the record leaves the row 'sending' until the
+    # activity's retry (after its 2-minute start-to-close timeout) records it: such a message
+    # has arrived, and its duplicate, if any, will carry the same Message-ID.
+    assert {r["status"] for r in deliveries} <= {"accepted", "sending"}
+    assert set(ids_seen) == {r["message_id"] for r in deliveries}
