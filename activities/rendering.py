@@ -15,6 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import jinja2
 from babel.numbers import format_currency, get_currency_precision
 from jinja2 import StrictUndefined, TemplateAssertionError, TemplateSyntaxError, meta, nodes
 from jinja2.runtime import Context
@@ -131,6 +132,9 @@ class EmailSandbox(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+COMPILED_CACHE_SIZE = 512  # (part, source) pairs: defaults plus the practices' own
+
+
 @lru_cache(maxsize=1)
 def _environments() -> tuple[EmailSandbox, EmailSandbox]:
     return EmailSandbox(autoescape=False), EmailSandbox(autoescape=True)
@@ -149,12 +153,18 @@ def default_template(kind: str) -> Template:
     return Template(subject=read("subject").strip(), html=read("html"), text=read("text"))
 
 
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compiled(part: str, source: str) -> jinja2.Template:
+    """Compiling was 2.3% of the worker's CPU in the lifecycle profile: compile each source once."""
+    return _env(part).from_string(source)
+
+
 def render(template: Template, context: dict[str, object]) -> Rendered:
-    subject = _env("subject").from_string(template.subject).render(context)
+    subject = _compiled("subject", template.subject).render(context)
     return Rendered(
         subject=" ".join(subject.split()),  # a header is one line, whatever the template did
-        html=_env("html").from_string(template.html).render(context),
-        text=_env("text").from_string(template.text).render(context),
+        html=_compiled("html", template.html).render(context),
+        text=_compiled("text", template.text).render(context),
     )
 
 
