@@ -5,6 +5,7 @@ same deterministic Message-ID."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import ssl
@@ -73,6 +74,17 @@ class EmailActivities:
             raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
         context = email_context(inp, practice["name"], practice["timezone"])
         rendered = self._render(await self._template(inp), str(inp.kind), context)
+        # Heartbeat while alive (not per step: a slow SMTP server is not a dead worker), so a
+        # worker killed mid-send is noticed within the heartbeat timeout, not start-to-close.
+        beating = asyncio.create_task(_heartbeat_forever())
+        try:
+            return await self._deliver_all(inp, rendered, practice["name"], practice["reply_to"])
+        finally:
+            beating.cancel()
+
+    async def _deliver_all(
+        self, inp: EmailInput, rendered: Rendered, practice_name: str, reply_to: str | None
+    ) -> EmailResult:
         results: list[RecipientResult] = []
         temporary: list[str] = []
         for recipient in inp.recipients:
@@ -87,7 +99,7 @@ class EmailActivities:
                     )
                 )
                 continue
-            msg = self._message(rendered, recipient, key, practice["name"], practice["reply_to"])
+            msg = self._message(rendered, recipient, key, practice_name, reply_to)
             await self._record(key, inp, recipient, msg["Message-ID"], "sending", None)
             status, reply = await self._deliver(msg)
             await self._record(key, inp, recipient, msg["Message-ID"], status, reply)
@@ -189,3 +201,12 @@ class EmailActivities:
 def _classify(code: int, message: str) -> tuple[str, str]:
     reply = f"{code} {message}"
     return ("rejected", reply) if 500 <= code < 600 else ("retrying", reply)
+
+
+HEARTBEAT_EVERY_SECONDS = 5.0
+
+
+async def _heartbeat_forever() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)

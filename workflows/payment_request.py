@@ -51,6 +51,7 @@ READ_MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 EMAIL_TIMEOUT = timedelta(minutes=2)
+EMAIL_HEARTBEAT = timedelta(seconds=20)  # the activity beats every 5 s while its worker lives
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -327,6 +328,7 @@ class PaymentRequestWorkflow:
             b.email_input(kind, recipients, paid),
             result_type=EmailResult,
             start_to_close_timeout=EMAIL_TIMEOUT,
+            heartbeat_timeout=EMAIL_HEARTBEAT,
             retry_policy=EMAIL_RETRY,
         )
         async with self._lock:
