@@ -34,7 +34,7 @@ from api.ratelimit import PayRateLimiter, pay_rate_limiter
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import CLOSED_STATUSES, RequestState, workflow_id
 
-STATIC_FILES = {"pay.js": "text/javascript", "pay.css": "text/css"}
+STATIC_FILES = {"pay.js": "text/javascript", "pay.css": "text/css", "amounts.js": "text/javascript"}
 STATIC_MAX_AGE_SECONDS = 300
 
 router = APIRouter(tags=["pay link"])

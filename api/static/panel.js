@@ -115,15 +115,8 @@
     box.focus();
   }
 
-  // "12.5", "$1,200.00" -> minor units, without floating point.
-  function parseAmount(text) {
-    var clean = (text || "").replace(/[\s,$]/g, "");
-    var pattern = precision > 0 ? new RegExp("^(\\d+)(?:\\.(\\d{1," + precision + "}))?$") : /^(\d+)$/;
-    var m = clean.match(pattern);
-    if (!m) return null;
-    var frac = (m[2] || "").padEnd(precision, "0");
-    return parseInt(m[1], 10) * Math.pow(10, precision) + (frac ? parseInt(frac, 10) : 0);
-  }
+  // "12.5", "$1,200.00" -> minor units, without floating point (api/static/amounts.js).
+  function parseAmount(text) { return window.PayreqAmounts.parseMinor(text, precision); }
 
   // Each address judged by the server's own validator; every bad one is named.
   async function checkEmails() {
