@@ -10,7 +10,13 @@ import secrets
 import asyncpg
 from temporalio import activity
 
-from workflows.types import CLOSED_STATUSES, OutboundEvent, RecordRequestResult, RequestSnapshot
+from workflows.types import (
+    CLOSED_STATUSES,
+    OutboundEvent,
+    RecordRequestResult,
+    RequestSnapshot,
+    SaveResult,
+)
 
 TOKEN_BYTES = 24  # 192 bits from `secrets`; only its sha256 is stored
 
@@ -84,10 +90,17 @@ class ReadModelActivities:
         return RecordRequestResult(pay_url=f"{self._public_base_url}/pay/{token}")
 
     @activity.defn(name="save_request")
-    async def save_request(self, snap: RequestSnapshot) -> bool:
-        """Returns False when a newer version was already stored (nothing written)."""
+    async def save_request(self, snap: RequestSnapshot) -> SaveResult:
+        """`stored` is False when a newer version was already stored (the row left alone).
+        `deliver_events` tells the workflow whether this save's outbound events have a webhook
+        endpoint to go to, so no delivery workflow is started for a practice without one."""
         async with self._pool.acquire() as conn, conn.transaction():
-            return await self._write(conn, snap)
+            stored = await self._write(conn, snap)
+            deliver = bool(snap.outbound) and await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE practice_id = $1)",
+                snap.request.practice_id,
+            )
+        return SaveResult(stored=stored, deliver_events=deliver)
 
     async def _write(self, conn: asyncpg.pool.PoolConnectionProxy, snap: RequestSnapshot) -> bool:
         req, st = snap.request, snap.state
@@ -117,6 +130,19 @@ class ReadModelActivities:
             snap.updated_at,
             snap.closed_at,
         )
+        # Events and outbound events are append-only with stable keys: written even by a stale
+        # save, so none is ever lost to a retry that lost the race to a newer version.
+        await conn.executemany(
+            _INSERT_EVENT,
+            [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
+        )
+        await conn.executemany(
+            _INSERT_OUTBOUND,
+            [
+                (e.event_id, e.practice_id, e.type, json.dumps(outbound_payload(e)), e.occurred_at)
+                for e in snap.outbound
+            ],
+        )
         if stored is None:
             return False
         await conn.executemany(
@@ -137,17 +163,6 @@ class ReadModelActivities:
                     snap.updated_at,
                 )
                 for p in st.payments
-            ],
-        )
-        await conn.executemany(
-            _INSERT_EVENT,
-            [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
-        )
-        await conn.executemany(
-            _INSERT_OUTBOUND,
-            [
-                (e.event_id, e.practice_id, e.type, json.dumps(outbound_payload(e)), e.occurred_at)
-                for e in snap.outbound
             ],
         )
         if st.status in CLOSED_STATUSES:

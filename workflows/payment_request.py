@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         RefundReceived,
         RequestState,
         ResendInput,
+        SaveResult,
         Status,
     )
 
@@ -65,6 +66,7 @@ REFUND_RETRY = RetryPolicy(
     non_retryable_error_types=[ErrorType.STRIPE_ERROR],
 )
 RESEND_FROM_MAIN_LOOP = "resend-from-main-loop"  # patch id: resend no longer awaits SMTP
+DELIVER_ONLY_WITH_ENDPOINT = "deliver-only-with-endpoint"  # patch id: no endpoint, no child
 
 
 @workflow.defn
@@ -306,17 +308,29 @@ class PaymentRequestWorkflow:
     async def _save(self) -> None:
         b = self._b
         b.version += 1
-        await workflow.execute_local_activity(
-            "save_request",
-            b.snapshot(workflow.now()),
-            start_to_close_timeout=READ_MODEL_TIMEOUT,
-            retry_policy=READ_MODEL_RETRY,
-        )
+        if not workflow.patched(DELIVER_ONLY_WITH_ENDPOINT):
+            await workflow.execute_local_activity(
+                "save_request",
+                b.snapshot(workflow.now()),
+                start_to_close_timeout=READ_MODEL_TIMEOUT,
+                retry_policy=READ_MODEL_RETRY,
+            )
+            deliver = True
+        else:
+            result: SaveResult = await workflow.execute_local_activity(
+                "save_request",
+                b.snapshot(workflow.now()),
+                result_type=SaveResult,
+                start_to_close_timeout=READ_MODEL_TIMEOUT,
+                retry_policy=READ_MODEL_RETRY,
+            )
+            deliver = result.deliver_events
         b.events.clear()
         self._publish()
         outbound, b.outbound = b.outbound, []
-        for ev in outbound:
-            await self._deliver(ev)
+        if deliver:  # events are recorded either way; with no endpoint there is no one to tell
+            for ev in outbound:
+                await self._deliver(ev)
 
     async def _send(self, kind: EmailKind, recipients: tuple[str, ...], paid: int = 0) -> None:
         if not recipients:

@@ -280,6 +280,12 @@ class RecordRequestResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SaveResult:
+    stored: bool  # False: a newer version was already stored, so the request row was left alone
+    deliver_events: bool  # this save had outbound events and the practice has an endpoint
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmailInput:
     request_id: str
     practice_id: str

@@ -65,22 +65,26 @@ async def test_a_late_write_never_overwrites_a_newer_version(harness: Harness) -
     acts = ReadModelActivities(harness.pool, PUBLIC_BASE_URL)
     env = ActivityEnvironment()
     await env.run(acts.record_request, snapshot(harness, 1, Status.PENDING, 0))
-    assert await env.run(acts.save_request, snapshot(harness, 3, Status.PARTIALLY_PAID, 4000))
-    # Version 2 arrives late (a retry after a timeout): nothing of it is written.
-    assert not await env.run(acts.save_request, snapshot(harness, 2, Status.SENT, 0))
+    assert (
+        await env.run(acts.save_request, snapshot(harness, 3, Status.PARTIALLY_PAID, 4000))
+    ).stored
+    # Version 2 arrives late (a retry after a timeout): none of its state is written; its event,
+    # append-only under a stable key, is kept (an event is never lost to a lost race).
+    assert not (await env.run(acts.save_request, snapshot(harness, 2, Status.SENT, 0))).stored
     row = await harness.pool.fetchrow(
         "SELECT version, status, amount_paid FROM payment_requests WHERE id='pr_core'"
     )
     assert tuple(row) == (3, "partially_paid", 4000)
     # A retry of the same version is harmless too.
-    assert not await env.run(acts.save_request, snapshot(harness, 3, Status.PARTIALLY_PAID, 4000))
+    again = await env.run(acts.save_request, snapshot(harness, 3, Status.PARTIALLY_PAID, 4000))
+    assert not again.stored
     types = [
         r["type"]
         for r in await harness.pool.fetch(
             "SELECT type FROM request_events WHERE payment_request_id='pr_core' ORDER BY seq"
         )
     ]
-    assert types == ["v1", "v3"]
+    assert types == ["v1", "v2", "v3"]
 
 
 async def test_pay_token_is_random_stored_hashed_and_reissued_on_retry(harness: Harness) -> None:

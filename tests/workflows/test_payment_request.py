@@ -318,3 +318,54 @@ async def test_continue_as_new_keeps_the_state(harness: Harness) -> None:
             "SELECT version, status, amount_paid FROM payment_requests WHERE id=$1", inp.request_id
         )
         assert tuple(row) == (result.version, "paid", 12000)
+
+
+def _child_starts(events: list) -> list[str]:  # type: ignore[type-arg]
+    kind = "start_child_workflow_execution_initiated_event_attributes"
+    return [getattr(e, kind).workflow_id for e in events if e.WhichOneof("attributes") == kind]
+
+
+async def test_with_no_endpoint_events_are_recorded_and_no_delivery_is_started(
+    harness: Harness,
+) -> None:
+    """A practice with no webhook endpoint gets its events recorded (the practice can register
+    one later) but no delivery workflow started: before, three per paid request."""
+    h = harness
+    async with h.worker():
+        inp = h.request_input(amount=12000)
+        handle = await start(h, inp)
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_q1", 5000))
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_q2", 7000))
+        assert (await handle.result()).status == Status.PAID
+        await keep_history(handle, "paid_with_no_endpoint_starts_no_delivery")
+        assert _child_starts((await handle.fetch_history()).events) == []
+        recorded = await h.pool.fetch(
+            "SELECT type FROM outbound_events WHERE payload->'data'->>'payment_request_id' = $1",
+            inp.request_id,
+        )
+        assert sorted(r["type"] for r in recorded) == [
+            "payment.succeeded",
+            "payment.succeeded",
+            "payment_request.paid",
+        ]
+
+
+async def test_with_an_endpoint_each_event_gets_its_delivery_workflow(harness: Harness) -> None:
+    h = harness
+    await h.pool.execute(
+        "INSERT INTO webhook_endpoints (practice_id, url, secret) VALUES ($1, $2, 'whsec_t')",
+        h.practice_id,
+        "http://127.0.0.1:9/hooks",  # nothing listens: deliveries fail and retry, unobserved
+    )
+    async with h.worker():
+        inp = h.request_input(amount=12000)
+        handle = await start(h, inp)
+        await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_t1", 12000))
+        assert (await handle.result()).status == Status.PAID
+        children = _child_starts((await handle.fetch_history()).events)
+        ids = await h.pool.fetch(
+            "SELECT id FROM outbound_events WHERE payload->'data'->>'payment_request_id' = $1",
+            inp.request_id,
+        )
+        assert len(children) == 2
+        assert sorted(children) == sorted(f"outbound-event-{r['id']}" for r in ids)
