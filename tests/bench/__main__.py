@@ -98,7 +98,7 @@ def top_frames(raw: Path, limit: int = 15) -> dict[str, Any]:
 
 def flat(results: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for section in ("lifecycle", "open_requests", "time_travel"):
+    for section in ("lifecycle", "lifecycle_with_endpoint", "open_requests", "time_travel"):
         for k, v in results.get(section, {}).items():
             if not isinstance(v, dict):
                 out[f"{section}.{k}"] = v
@@ -122,15 +122,24 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lc = results["lifecycle"]
+    lc, ep = results["lifecycle"], results["lifecycle_with_endpoint"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    names = ["service", "(a) same shape,\nno-op bodies", "(b) minimal shape"]
+    names = [
+        "service",
+        "(a) same shape,\nno-op bodies",
+        "(b) minimal",
+        "service\n+endpoint",
+        "(a)\n+children",
+    ]
     values = [
         lc["service_requests_per_s"],
         lc["baseline_workflows_per_s"],
         lc["minimal_workflows_per_s"],
+        ep["service_requests_per_s"],
+        ep["baseline_workflows_per_s"],
     ]
-    axes[0].bar(names, values, color=["#3b6ea5", "#9bb7d4", "#cccccc"])
+    axes[0].bar(names, values, color=["#3b6ea5", "#9bb7d4", "#cccccc", "#3b6ea5", "#9bb7d4"])
+    axes[0].tick_params(axis="x", labelsize=7)
     axes[0].set_title(
         f"Lifecycle: requests/s (÷a {lc['throughput_ratio']}, ÷b {lc['vs_minimal_ratio']})"
     )
@@ -190,6 +199,11 @@ async def run(sizes: dict[str, int], out: Path, profile: bool, workdir: Path) ->
                 stack, sizes["lifecycle"], (out / "profile") if profile else None
             )
             print(json.dumps(results["lifecycle"], indent=1), flush=True)
+            print("lifecycle, the practice with a webhook endpoint ...", flush=True)
+            results["lifecycle_with_endpoint"] = await run_lifecycle(
+                stack, sizes["lifecycle"], None, endpoint=True
+            )
+            print(json.dumps(results["lifecycle_with_endpoint"], indent=1), flush=True)
             print(f"open requests: {sizes['open']} ...", flush=True)
             results["open_requests"] = await run_open_requests(stack, sizes["open"], sizes["rows"])
             print(json.dumps(results["open_requests"], indent=1), flush=True)

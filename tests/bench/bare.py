@@ -4,6 +4,8 @@ like the service's: `python -m tests.bench.bare ADDRESS TASK_QUEUE`).
 (a) BareRequestWorkflow: the *same* sequence of activities, timers, signals, child workflows
     and search-attribute upserts as PaymentRequestWorkflow for one request paid in two
     payments, with no-op bodies: what remains is the engine's cost of the service's shape.
+    Child workflows (one per outbound event) only when the practice has a webhook endpoint,
+    as in the service: `BareInput.children`.
 (b) MinimalWorkflow: start, one no-op activity, two signals, complete.
 
 Same Temporal server, same data converter (pydantic + AES-GCM codec), default worker options
@@ -32,6 +34,12 @@ class Pay:
     amount: int
 
 
+@dataclass(frozen=True)
+class BareInput:
+    amount: int
+    children: bool  # the practice has a webhook endpoint: one delivery child per event
+
+
 @activity.defn(name="bare_noop")
 async def bare_noop(_: str) -> str:
     return ""
@@ -57,6 +65,7 @@ class BareRequestWorkflow:
         self._sent = False
         self._wake = False
         self._children = 0
+        self._with_children = False
 
     async def _save(self) -> None:
         await workflow.execute_local_activity(bare_noop, "save", start_to_close_timeout=TIMEOUT)
@@ -75,6 +84,8 @@ class BareRequestWorkflow:
             await self._save()
 
     async def _child(self) -> None:
+        if not self._with_children:
+            return
         self._children += 1
         await workflow.start_child_workflow(
             BareChildWorkflow.run,
@@ -84,8 +95,9 @@ class BareRequestWorkflow:
         )
 
     @workflow.run
-    async def run(self, amount: int) -> int:
-        self._remaining = amount
+    async def run(self, inp: BareInput) -> int:
+        self._remaining = inp.amount
+        self._with_children = inp.children
         async with self._lock:  # record_request
             await workflow.execute_local_activity(
                 bare_noop, "record", start_to_close_timeout=TIMEOUT

@@ -19,15 +19,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from tests.bench.bare import BareRequestWorkflow, MinimalWorkflow, Pay
+from tests.bench.bare import BareInput, BareRequestWorkflow, MinimalWorkflow, Pay
 from tests.reliability.stack import Stack, create_request, deliver, payment_event
+from tests.support import free_port
 
 CONCURRENCY = 32
 AMOUNT = 10_000
@@ -161,13 +163,15 @@ def start_bare_worker(stack: Stack, task_queue: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def baseline_same_shape(client: Client, task_queue: str, n: int) -> dict[str, Any]:
+async def baseline_same_shape(
+    client: Client, task_queue: str, n: int, children: bool
+) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
 
     async def start(i: int) -> None:
         op = WithStartWorkflowOperation(
             BareRequestWorkflow.run,
-            AMOUNT,
+            BareInput(AMOUNT, children),
             id=f"bare-{run}-{i}",
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             task_queue=task_queue,
@@ -216,13 +220,53 @@ async def baseline_minimal(client: Client, task_queue: str, n: int) -> dict[str,
     return {"workflows": n, "wall_s": round(elapsed, 2), "workflows_per_s": round(n / elapsed, 2)}
 
 
-async def run_lifecycle(stack: Stack, n: int, profile_dir: Path | None) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def endpoint_receiver(stack: Stack) -> AsyncIterator[list[str]]:
+    """A practice webhook endpoint on this machine that acknowledges every event at once, and
+    registered for the stack's practice: what the practice software's ledger would be."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(str((await request.json())["id"]))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hooks", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with stack.http() as http:
+            resp = await http.put(
+                "/v1/webhook-endpoint", json={"url": f"http://127.0.0.1:{port}/hooks"}
+            )
+            assert resp.status_code == 200, resp.text
+        yield seen
+    finally:
+        assert stack.pool is not None
+        await stack.pool.execute("DELETE FROM webhook_endpoints")
+        await runner.cleanup()
+
+
+async def run_lifecycle(
+    stack: Stack, n: int, profile_dir: Path | None, endpoint: bool = False
+) -> dict[str, Any]:
+    """Without `endpoint` the practice has no webhook endpoint (its software polls the API);
+    with it, every event is also delivered to a local receiver before the phase ends, and
+    baseline (a) starts the same child workflows."""
     assert stack.client is not None
-    result = await service(stack, n, profile_dir)
+    if endpoint:
+        async with endpoint_receiver(stack) as seen:
+            result = await service(stack, n, profile_dir)
+            await until(lambda: len(seen) >= 3 * n, timeout=600)
+            result["events_delivered"] = len(seen)
+    else:
+        result = await service(stack, n, profile_dir)
     queue = f"bare-{uuid.uuid4().hex[:6]}"
     bare_worker = start_bare_worker(stack, queue)
     try:
-        same = await baseline_same_shape(stack.client, queue, n)
+        same = await baseline_same_shape(stack.client, queue, n, children=endpoint)
         minimal = await baseline_minimal(stack.client, queue, n)
     finally:
         bare_worker.kill()
