@@ -59,6 +59,8 @@ def build_worker(
             read_model.save_request,
             email.send_email,
             payments.refund_payment,
+            webhooks.deliver_events,
+            webhooks.mark_events_undeliverable,
             webhooks.deliver_event,
             webhooks.mark_event_undeliverable,
             reconcile.reconcile_payments,

@@ -13,7 +13,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.types import DeliverEventInput, DeliverEventResult
+from workflows.types import DeliverEventInput, DeliverEventResult, DeliverEventsInput
 
 SIGNATURE_HEADER = "Payreq-Signature"
 
@@ -28,20 +28,50 @@ class WebhookActivities:
         self._pool = pool
         self._http = http
 
+    @activity.defn(name="deliver_events")
+    async def deliver_events(self, inp: DeliverEventsInput) -> None:
+        """Every event of one save, in order; a retry sends only those not yet acknowledged."""
+        failed = []
+        for event_id in inp.event_ids:
+            _, _, error = await self._deliver(event_id)
+            if error:
+                failed.append(f"{event_id}: {error}")
+        if failed:
+            raise ApplicationError(
+                "delivery failed: " + "; ".join(failed), type="WebhookDeliveryFailed"
+            )
+
+    @activity.defn(name="mark_events_undeliverable")
+    async def mark_events_undeliverable(self, inp: DeliverEventsInput) -> None:
+        await self._pool.execute(
+            "UPDATE outbound_events SET last_error = coalesce(last_error, '') || ' (gave up)'"
+            " WHERE id = ANY($1) AND delivered_at IS NULL",
+            list(inp.event_ids),
+        )
+
     @activity.defn(name="deliver_event")
     async def deliver_event(self, inp: DeliverEventInput) -> DeliverEventResult:
+        """DeliverEventWorkflow's activity (one workflow per event, before outbound-delivery-v2);
+        kept for the workflows of that kind still running."""
+        status, attempts, error = await self._deliver(inp.event_id)
+        if error:
+            raise ApplicationError(f"delivery failed: {error}", type="WebhookDeliveryFailed")
+        return DeliverEventResult(status=status, attempts=attempts)
+
+    async def _deliver(self, event_id: str) -> tuple[str, int, str | None]:
+        """(status, attempts so far, error of this attempt or None)."""
         row = await self._pool.fetchrow(
             """SELECT e.payload, e.delivered_at, e.attempts, w.url, w.secret
                FROM outbound_events e LEFT JOIN webhook_endpoints w USING (practice_id)
                WHERE e.id = $1""",
-            inp.event_id,
+            event_id,
         )
         if row is None:
-            raise ApplicationError(f"unknown event {inp.event_id}", non_retryable=True)
+            raise ApplicationError(f"unknown event {event_id}", non_retryable=True)
         if row["delivered_at"] is not None:
-            return DeliverEventResult(status="delivered", attempts=row["attempts"])
+            return "delivered", row["attempts"], None
         if row["url"] is None:
-            return DeliverEventResult(status="no_endpoint", attempts=row["attempts"])
+            return "no_endpoint", row["attempts"], None
         body = json.dumps(json.loads(row["payload"]), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -59,12 +89,10 @@ class WebhookActivities:
             """UPDATE outbound_events SET attempts = attempts + 1, last_error = $2,
                    delivered_at = CASE WHEN $2::text IS NULL THEN now() END
                WHERE id = $1 RETURNING attempts""",
-            inp.event_id,
+            event_id,
             error,
         )
-        if error:
-            raise ApplicationError(f"delivery failed: {error}", type="WebhookDeliveryFailed")
-        return DeliverEventResult(status="delivered", attempts=attempts)
+        return ("failed" if error else "delivered"), attempts, error
 
     @activity.defn(name="mark_event_undeliverable")
     async def mark_event_undeliverable(self, inp: DeliverEventInput) -> None:

@@ -1,5 +1,7 @@
-"""DeliverEventWorkflow: one per outbound event, retrying delivery to the practice's webhook
-endpoint with backoff for four days, long after the request's own workflow may have closed."""
+"""Delivery of outbound events to the practice's webhook endpoint: the retry policy, and
+DeliverEventWorkflow, one per event, which requests started before the outbound-delivery-v2
+patch (workflows/payment_request.py): since then a request delivers each save's events in one
+activity of its own. Kept registered for the workflows of the old kind still running."""
 
 from __future__ import annotations
 

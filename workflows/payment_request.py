@@ -16,12 +16,17 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.book import RequestBook
-    from workflows.outbound import DeliverEventWorkflow
+    from workflows.outbound import (
+        DELIVERY_ATTEMPT_TIMEOUT,
+        DELIVERY_RETRY,
+        DELIVERY_WINDOW,
+        DeliverEventWorkflow,
+    )
     from workflows.types import (
         SA_AMOUNT_REMAINING,
         SA_NEXT_ACTION_AT,
@@ -30,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CancelInput,
         ChangeInput,
         DeliverEventInput,
+        DeliverEventsInput,
         DisputeChanged,
         EmailKind,
         EmailResult,
@@ -66,7 +72,9 @@ REFUND_RETRY = RetryPolicy(
     non_retryable_error_types=[ErrorType.STRIPE_ERROR],
 )
 RESEND_FROM_MAIN_LOOP = "resend-from-main-loop"  # patch id: resend no longer awaits SMTP
-DELIVER_ONLY_WITH_ENDPOINT = "deliver-only-with-endpoint"  # patch id: no endpoint, no child
+# patch id: a save's outbound events go out in one activity of this workflow, and only when the
+# practice has a webhook endpoint (before: one child workflow per event, endpoint or not)
+OUTBOUND_DELIVERY_V2 = "outbound-delivery-v2"
 
 
 @workflow.defn
@@ -79,6 +87,7 @@ class PaymentRequestWorkflow:
         self._wake = False
         self._recorded = inp.carried is not None
         self._published: tuple[object, ...] = ()
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     # ---- the main loop ---------------------------------------------------------------
 
@@ -94,11 +103,15 @@ class PaymentRequestWorkflow:
                 await self._send(EmailKind.REQUEST, b.deliverable())
                 continue
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(self._settled)
                 workflow.continue_as_new(replace(inp, carried=b.carried()))
             await self._wait_for_next_action()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._settled)
         return b.state()
+
+    def _settled(self) -> bool:
+        """No handler running and every outbound delivery done (or given up)."""
+        return workflow.all_handlers_finished() and not self._deliveries
 
     async def _wait_for_next_action(self) -> None:
         b = self._b
@@ -308,29 +321,33 @@ class PaymentRequestWorkflow:
     async def _save(self) -> None:
         b = self._b
         b.version += 1
-        if not workflow.patched(DELIVER_ONLY_WITH_ENDPOINT):
+        if not workflow.patched(OUTBOUND_DELIVERY_V2):
             await workflow.execute_local_activity(
                 "save_request",
                 b.snapshot(workflow.now()),
                 start_to_close_timeout=READ_MODEL_TIMEOUT,
                 retry_policy=READ_MODEL_RETRY,
             )
-            deliver = True
-        else:
-            result: SaveResult = await workflow.execute_local_activity(
-                "save_request",
-                b.snapshot(workflow.now()),
-                result_type=SaveResult,
-                start_to_close_timeout=READ_MODEL_TIMEOUT,
-                retry_policy=READ_MODEL_RETRY,
-            )
-            deliver = result.deliver_events
+            b.events.clear()
+            self._publish()
+            outbound, b.outbound = b.outbound, []
+            for ev in outbound:
+                await self._deliver_by_child(ev)
+            return
+        result: SaveResult = await workflow.execute_local_activity(
+            "save_request",
+            b.snapshot(workflow.now()),
+            result_type=SaveResult,
+            start_to_close_timeout=READ_MODEL_TIMEOUT,
+            retry_policy=READ_MODEL_RETRY,
+        )
         b.events.clear()
         self._publish()
         outbound, b.outbound = b.outbound, []
-        if deliver:  # events are recorded either way; with no endpoint there is no one to tell
-            for ev in outbound:
-                await self._deliver(ev)
+        if result.deliver_events:  # recorded either way; with no endpoint there is no one to tell
+            task = asyncio.create_task(self._deliver(tuple(ev.event_id for ev in outbound)))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
 
     async def _send(self, kind: EmailKind, recipients: tuple[str, ...], paid: int = 0) -> None:
         if not recipients:
@@ -366,8 +383,30 @@ class PaymentRequestWorkflow:
             self._b.event(workflow.now(), "refund_issued", f"{payment_id} {amount} {reason}")
             await self._save()
 
-    async def _deliver(self, ev: OutboundEvent) -> None:
-        """Each event gets its own workflow, which outlives this one and retries for days."""
+    async def _deliver(self, event_ids: tuple[str, ...]) -> None:
+        """The events of one save, in one activity retried for days, outside the lock; the
+        workflow completes (and continues as new) only once each delivery is done or given up.
+        While it waits, the request is closed for patients and staff (status, search attributes)
+        and the Temporal UI shows the retrying activity with its last error."""
+        inp = DeliverEventsInput(event_ids=event_ids)
+        try:
+            await workflow.execute_activity(
+                "deliver_events",
+                inp,
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT * len(event_ids),
+                schedule_to_close_timeout=DELIVERY_WINDOW,
+                retry_policy=DELIVERY_RETRY,
+            )
+        except ActivityError:
+            await workflow.execute_activity(
+                "mark_events_undeliverable",
+                inp,
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+                retry_policy=READ_MODEL_RETRY,
+            )
+
+    async def _deliver_by_child(self, ev: OutboundEvent) -> None:
+        """Before outbound-delivery-v2: each event got its own DeliverEventWorkflow."""
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
                 DeliverEventWorkflow.run,

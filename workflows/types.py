@@ -254,6 +254,13 @@ class DeliverEventInput:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeliverEventsInput:
+    """The outbound events of one save of a request, delivered in order by one activity."""
+
+    event_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeliverEventResult:
     status: str  # delivered, no_endpoint
     attempts: int

@@ -73,8 +73,8 @@ def as_json(payloads: list[Payload]) -> dict[str, object]:
 
 def raw_payloads(history_events: list[Message]) -> list[Payload]:
     """Every Payload in the history except search attributes (plain by design: ids, status,
-    amounts, no PHI) and local-activity marker data written by the SDK itself (ids, attempt
-    counts), found by walking the protobuf messages."""
+    amounts, no PHI) and marker data written by the SDK itself (local activities: ids, attempt
+    counts; patches: the patch id), found by walking the protobuf messages."""
     found: list[Payload] = []
 
     def walk(msg: Message) -> None:
@@ -92,8 +92,9 @@ def raw_payloads(history_events: list[Message]) -> list[Payload]:
                     walk(item)
                 continue
             for key, item in value.items():
-                # The SDK core's own local-activity bookkeeping (seq, attempt, activity type)
-                if isinstance(msg, MarkerRecordedEventAttributes) and key == "data":
+                # The SDK core's own bookkeeping: local activities (seq, attempt, activity
+                # type) and patches (the patch id, e.g. "outbound-delivery-v2")
+                if isinstance(msg, MarkerRecordedEventAttributes) and key in ("data", "patch-data"):
                     continue
                 if isinstance(item, Message):
                     walk(item)

@@ -119,15 +119,22 @@ async def test_same_payment_ten_times_out_of_order_with_refunds_is_exact(harness
         st = await eventually(lambda: _paid_is(handle, 8000))
         assert st.amount_remaining == 12000 and st.status == Status.PARTIALLY_PAID
         assert {p.payment_id: p.refunded for p in st.payments} == {"pi_a": 2000, "pi_b": 1000}
-        rows = await h.pool.fetch(
-            "SELECT id, amount, refunded_amount, status FROM payments "
-            "WHERE payment_request_id=$1 ORDER BY id",
-            inp.request_id,
-        )
-        assert [tuple(r) for r in rows] == [
+        expected_rows = [
             ("pi_a", 5000, 2000, "partially_refunded"),
             ("pi_b", 6000, 1000, "partially_refunded"),
         ]
+
+        async def read_model_rows() -> list[tuple[object, ...]] | None:
+            # a query can see the workflow's state a moment before its save commits
+            rows = await h.pool.fetch(
+                "SELECT id, amount, refunded_amount, status FROM payments "
+                "WHERE payment_request_id=$1 ORDER BY id",
+                inp.request_id,
+            )
+            got = [tuple(r) for r in rows]
+            return got if got == expected_rows else None
+
+        await eventually(read_model_rows, timeout=10)
         applied = await h.pool.fetchval(
             "SELECT count(*) FROM request_events WHERE payment_request_id=$1"
             " AND type='payment_succeeded'",
@@ -325,11 +332,20 @@ def _child_starts(events: list) -> list[str]:  # type: ignore[type-arg]
     return [getattr(e, kind).workflow_id for e in events if e.WhichOneof("attributes") == kind]
 
 
-async def test_with_no_endpoint_events_are_recorded_and_no_delivery_is_started(
+def _activities(events: list, name: str) -> int:  # type: ignore[type-arg]
+    kind = "activity_task_scheduled_event_attributes"
+    return sum(
+        1
+        for e in events
+        if e.WhichOneof("attributes") == kind and getattr(e, kind).activity_type.name == name
+    )
+
+
+async def test_with_no_endpoint_events_are_recorded_and_nothing_is_delivered(
     harness: Harness,
 ) -> None:
     """A practice with no webhook endpoint gets its events recorded (the practice can register
-    one later) but no delivery workflow started: before, three per paid request."""
+    one later) but no delivery started: before, a child workflow for each of the three."""
     h = harness
     async with h.worker():
         inp = h.request_input(amount=12000)
@@ -337,8 +353,9 @@ async def test_with_no_endpoint_events_are_recorded_and_no_delivery_is_started(
         await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_q1", 5000))
         await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_q2", 7000))
         assert (await handle.result()).status == Status.PAID
-        await keep_history(handle, "paid_with_no_endpoint_starts_no_delivery")
-        assert _child_starts((await handle.fetch_history()).events) == []
+        await keep_history(handle, "paid_with_no_endpoint_delivers_nothing")
+        events = (await handle.fetch_history()).events
+        assert _child_starts(events) == [] and _activities(events, "deliver_events") == 0
         recorded = await h.pool.fetch(
             "SELECT type FROM outbound_events WHERE payload->'data'->>'payment_request_id' = $1",
             inp.request_id,
@@ -350,22 +367,33 @@ async def test_with_no_endpoint_events_are_recorded_and_no_delivery_is_started(
         ]
 
 
-async def test_with_an_endpoint_each_event_gets_its_delivery_workflow(harness: Harness) -> None:
+async def test_an_endpoint_down_for_the_whole_window_is_given_up_then_the_request_completes(
+    harness: Harness,
+) -> None:
+    """One activity per save carries that save's events; it retries for four days of
+    (skipped) time, then the events are marked given up and the workflow completes."""
     h = harness
     await h.pool.execute(
         "INSERT INTO webhook_endpoints (practice_id, url, secret) VALUES ($1, $2, 'whsec_t')",
         h.practice_id,
-        "http://127.0.0.1:9/hooks",  # nothing listens: deliveries fail and retry, unobserved
+        "http://127.0.0.1:9/hooks",  # nothing listens there
     )
     async with h.worker():
         inp = h.request_input(amount=12000)
         handle = await start(h, inp)
         await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_t1", 12000))
         assert (await handle.result()).status == Status.PAID
-        children = _child_starts((await handle.fetch_history()).events)
-        ids = await h.pool.fetch(
-            "SELECT id FROM outbound_events WHERE payload->'data'->>'payment_request_id' = $1",
+        await keep_history(handle, "paid_with_endpoint_down_gives_up_after_the_window")
+        events = (await handle.fetch_history()).events
+        assert _child_starts(events) == []
+        assert _activities(events, "deliver_events") == 1  # one save: succeeded + paid
+        assert _activities(events, "mark_events_undeliverable") == 1
+        rows = await h.pool.fetch(
+            "SELECT type, attempts, delivered_at, last_error FROM outbound_events"
+            " WHERE payload->'data'->>'payment_request_id' = $1",
             inp.request_id,
         )
-        assert len(children) == 2
-        assert sorted(children) == sorted(f"outbound-event-{r['id']}" for r in ids)
+        assert sorted(r["type"] for r in rows) == ["payment.succeeded", "payment_request.paid"]
+        for r in rows:
+            assert r["delivered_at"] is None and r["attempts"] > 20, dict(r)
+            assert r["last_error"].endswith("(gave up)"), dict(r)
