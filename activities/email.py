@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,16 +65,28 @@ class EmailActivities:
     def __init__(self, pool: asyncpg.Pool, smtp: SmtpConfig) -> None:
         self._pool = pool
         self._smtp = smtp
+        # The EHLO name, looked up once: aiosmtplib would resolve it for every connection.
+        self._ehlo_name = socket.getfqdn()
 
     @activity.defn(name="send_email")
     async def send_email(self, inp: EmailInput) -> EmailResult:
         practice = await self._pool.fetchrow(
-            "SELECT name, reply_to, timezone FROM practices WHERE id = $1", inp.practice_id
+            """SELECT p.name, p.reply_to, p.timezone, t.subject, t.html, t.text
+               FROM practices p
+               LEFT JOIN email_templates t ON t.practice_id = p.id AND t.kind = $2
+               WHERE p.id = $1""",
+            inp.practice_id,
+            str(inp.kind),
         )
         if practice is None:
             raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
         context = email_context(inp, practice["name"], practice["timezone"])
-        rendered = self._render(await self._template(inp), str(inp.kind), context)
+        template = (
+            default_template(str(inp.kind))
+            if practice["subject"] is None
+            else Template(subject=practice["subject"], html=practice["html"], text=practice["text"])
+        )
+        rendered = self._render(template, str(inp.kind), context)
         # Heartbeat while alive (not per step: a slow SMTP server is not a dead worker), so a
         # worker killed mid-send is noticed within the heartbeat timeout, not start-to-close.
         beating = asyncio.create_task(_heartbeat_forever())
@@ -112,16 +125,6 @@ class EmailActivities:
                 f"SMTP temporary failure: {temporary[0]}", type=ErrorType.SMTP_TEMPORARY
             )
         return EmailResult(recipients=tuple(results))
-
-    async def _template(self, inp: EmailInput) -> Template:
-        row = await self._pool.fetchrow(
-            "SELECT subject, html, text FROM email_templates WHERE practice_id = $1 AND kind = $2",
-            inp.practice_id,
-            str(inp.kind),
-        )
-        if row is None:
-            return default_template(str(inp.kind))
-        return Template(subject=row["subject"], html=row["html"], text=row["text"])
 
     @staticmethod
     def _render(template: Template, kind: str, context: dict[str, object]) -> Rendered:
@@ -162,6 +165,7 @@ class EmailActivities:
                 start_tls=cfg.security == "starttls",
                 timeout=cfg.timeout_seconds,
                 tls_context=cfg.tls_context,
+                local_hostname=self._ehlo_name,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]

