@@ -211,6 +211,6 @@ HEARTBEAT_EVERY_SECONDS = 5.0
 
 
 async def _heartbeat_forever() -> None:
-    while True:
-        activity.heartbeat()
+    while True:  # the first beat is due only after a while: most sends end well before it
         await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+        activity.heartbeat()

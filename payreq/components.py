@@ -55,8 +55,12 @@ async def _keep_session(_: asyncpg.Connection) -> None:
 
 
 async def create_pool(settings: Settings, *, max_size: int = 10) -> asyncpg.Pool:
+    return await connect_pool(settings.database_url, max_size=max_size)
+
+
+async def connect_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=max_size, reset=_keep_session
+        database_url, min_size=min_size, max_size=max_size, reset=_keep_session
     )
     assert pool is not None
     return pool

@@ -15,12 +15,12 @@ import signal
 import sys
 from typing import Any
 
-import asyncpg
 import httpx
 from temporalio.client import Client
 
 from activities.email import SmtpConfig
 from payreq.codec import Keyring
+from payreq.components import connect_pool
 from payreq.temporal import converter_for
 from tests.support import PUBLIC_BASE_URL, TEST_PAYLOAD_KEY, stripe_client
 from worker import build_worker
@@ -35,8 +35,7 @@ async def serve(cfg: dict[str, Any]) -> None:
         namespace=cfg["namespace"],
         data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
     )
-    pool = await asyncpg.create_pool(cfg["database_url"], min_size=2, max_size=POOL_SIZE)
-    assert pool is not None
+    pool = await connect_pool(cfg["database_url"], min_size=2, max_size=POOL_SIZE)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
