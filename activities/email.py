@@ -6,10 +6,12 @@ same deterministic Message-ID."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -39,6 +41,65 @@ class SmtpConfig:
     tls_context: ssl.SSLContext | None = None
 
 
+class SmtpSessions:
+    """SMTP sessions kept open between messages. A new connection costs the TCP (and TLS)
+    handshake, EHLO, AUTH and QUIT: more round trips than the message itself. A session is
+    reused only while its transport is still connected (a server that closed it while idle is
+    noticed by the event loop), for at most MAX_MESSAGES messages and IDLE_SECONDS of rest; a
+    session that saw any error is closed, never reused, so its state can never leak into the
+    next message."""
+
+    MAX_IDLE = 8
+    MAX_MESSAGES = 100
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, cfg: SmtpConfig, local_hostname: str) -> None:
+        self._cfg = cfg
+        self._local_hostname = local_hostname
+        self._idle: list[tuple[aiosmtplib.SMTP, float, int]] = []  # session, rested since, sent
+        self.opened = 0
+
+    async def send(self, msg: EmailMessage) -> None:
+        smtp, sent = await self._take()
+        try:
+            await smtp.send_message(msg)
+        except BaseException:
+            smtp.close()
+            raise
+        await self._give_back(smtp, sent + 1)
+
+    async def _take(self) -> tuple[aiosmtplib.SMTP, int]:
+        now = time.monotonic()
+        while self._idle:
+            smtp, since, sent = self._idle.pop()
+            if smtp.is_connected and now - since < self.IDLE_SECONDS:
+                return smtp, sent
+            smtp.close()
+        cfg = self._cfg
+        smtp = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            username=cfg.username,
+            password=cfg.password,
+            use_tls=cfg.security == "tls",
+            start_tls=cfg.security == "starttls",
+            timeout=cfg.timeout_seconds,
+            tls_context=cfg.tls_context,
+            local_hostname=self._local_hostname,
+        )
+        await smtp.connect()
+        self.opened += 1
+        return smtp, 0
+
+    async def _give_back(self, smtp: aiosmtplib.SMTP, sent: int) -> None:
+        if sent < self.MAX_MESSAGES and len(self._idle) < self.MAX_IDLE:
+            self._idle.append((smtp, time.monotonic(), sent))
+            return
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await smtp.quit()
+        smtp.close()
+
+
 def message_id(delivery_key: str, mail_from: str) -> str:
     domain = mail_from.rpartition("@")[2] or "payreq.invalid"
     return f"<{hashlib.sha256(delivery_key.encode()).hexdigest()[:40]}@{domain}>"
@@ -66,7 +127,7 @@ class EmailActivities:
         self._pool = pool
         self._smtp = smtp
         # The EHLO name, looked up once: aiosmtplib would resolve it for every connection.
-        self._ehlo_name = socket.getfqdn()
+        self.sessions = SmtpSessions(smtp, socket.getfqdn())
 
     @activity.defn(name="send_email")
     async def send_email(self, inp: EmailInput) -> EmailResult:
@@ -153,20 +214,8 @@ class EmailActivities:
 
     async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
         """Returns (accepted | rejected | retrying, the server's reply)."""
-        cfg = self._smtp
         try:
-            await aiosmtplib.send(
-                msg,
-                hostname=cfg.host,
-                port=cfg.port,
-                username=cfg.username,
-                password=cfg.password,
-                use_tls=cfg.security == "tls",
-                start_tls=cfg.security == "starttls",
-                timeout=cfg.timeout_seconds,
-                tls_context=cfg.tls_context,
-                local_hostname=self._ehlo_name,
-            )
+            await self.sessions.send(msg)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return _classify(refused.code, refused.message)

@@ -3,16 +3,18 @@ recorded for each (accepted, retrying, rejected), through the activity and the w
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
+from aiosmtpd.controller import Controller
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import EmailActivities, SmtpConfig, message_id
-from tests.support import Harness, eventually, free_port
+from tests.support import Harness, RecordingHandler, eventually, free_port
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     EmailInput,
@@ -161,6 +163,37 @@ async def test_an_unreachable_server_is_retried_not_rejected(harness: Harness) -
     assert failed.value.type == ErrorType.SMTP_TEMPORARY and not failed.value.non_retryable
     status, reply, _ = (await deliveries(h, "pr_mail1"))[MARIA]
     assert status == "retrying" and reply
+
+
+async def test_one_session_carries_many_messages_and_one_the_server_closed_is_replaced(
+    harness: Harness,
+) -> None:
+    h = harness
+    handler = RecordingHandler()
+    port = free_port()
+    cfg = SmtpConfig(host="127.0.0.1", port=port, mail_from="billing@payreq.test")
+    server = Controller(handler, hostname="127.0.0.1", port=port)
+    server.start()
+    acts = EmailActivities(h.pool, cfg)
+    try:
+        for n in range(1, 6):
+            await acts.send_email(email_input(h, sequence=n))
+        assert len(handler.messages) == 5 and acts.sessions.opened == 1
+        server.stop()  # the server goes away, closing the idle session
+        server = Controller(handler, hostname="127.0.0.1", port=port)
+        server.start()
+        await asyncio.sleep(0.2)  # the event loop sees the close, as it would during idle time
+        await acts.send_email(email_input(h, sequence=6))
+    finally:
+        server.stop()
+    assert len(handler.messages) == 6 and acts.sessions.opened == 2
+    ids = {r.message["Message-ID"] for r in handler.messages}
+    assert len(ids) == 6  # one message per delivery, none sent twice
+    rows = await h.pool.fetch(
+        "SELECT status, count(*) FROM email_deliveries WHERE payment_request_id = 'pr_mail1'"
+        " GROUP BY status"
+    )
+    assert [tuple(r) for r in rows] == [("accepted", 6)]
 
 
 # ---- through the workflow, on the time-skipping server -------------------------------------
