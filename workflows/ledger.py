@@ -34,7 +34,10 @@ class Ledger:
 
     @property
     def amount_overpaid(self) -> int:
-        return sum(p.excess for p in self.payments.values())
+        """Paid beyond the amount requested while the request was open (and refunded). A payment
+        that reached a closed request is refunded in full and not counted: whether it found the
+        workflow still closing or already completed must not change the request's figures."""
+        return sum(p.excess for p in self.payments.values() if not p.after_close)
 
     def record_payment(self, event: PaymentReceived, *, accepting: bool) -> PaymentOutcome:
         """Record a PaymentIntent's state. A success is applied once, up to what remains;
@@ -58,6 +61,7 @@ class Ledger:
             charge_status="succeeded",
             applied=applied,
             excess=excess,
+            after_close=not accepting,
             method=event.method or base.method,
             paid_at=event.at,
         )

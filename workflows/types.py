@@ -80,6 +80,9 @@ class PaymentRecord:
     charge_status: str = "pending"  # pending, succeeded, failed (the PaymentIntent's outcome)
     applied: int = 0  # part counted toward the balance
     excess: int = 0  # part beyond the balance, refunded automatically
+    # Succeeded once the request was closed: all of it is excess, refunded in full, and it is
+    # not an overpayment (the same as a payment that arrives after the workflow completed).
+    after_close: bool = False
     refunded: int = 0  # cumulative amount refunded by Stripe
     dispute_status: str = ""  # Stripe's dispute status, "" when never disputed
     dispute_closed: bool = False

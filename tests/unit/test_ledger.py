@@ -82,6 +82,8 @@ def test_payment_while_not_accepting_is_all_excess() -> None:
     ledger = Ledger(5000)
     out = ledger.record_payment(pay("pi_1", 3000), accepting=False)
     assert (out.applied, out.excess, ledger.amount_paid) == (0, 3000, 0)
+    # refunded in full, but not an overpayment of the request
+    assert ledger.amount_overpaid == 0 and ledger.payments["pi_1"].after_close
 
 
 ops = st.lists(

@@ -225,7 +225,9 @@ async def test_payment_reaching_a_closing_request_is_refunded_in_full(harness: H
         result = await handle.result()
         await keep_history(handle, "payment_reaching_a_closing_request_is_refunded_in_full")
         assert result.status == Status.CANCELLED
-        assert (result.amount_paid, result.amount_overpaid) == (0, 3000)
+        assert (result.amount_paid, result.amount_overpaid) == (0, 0)  # not an overpayment
+        [late] = result.payments
+        assert (late.amount, late.applied) == (3000, 0)
         refund = await h.pool.fetchrow("SELECT * FROM refunds WHERE payment_id=$1", intent)
         assert (refund["amount"], refund["reason"], refund["status"]) == (
             3000,
