@@ -122,6 +122,23 @@ def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[st
     }
 
 
+# Marks a delivery `sending` (a new attempt) and answers NULL; or, when an earlier attempt
+# already ended in accepted or rejected, changes nothing and answers that row. One round trip.
+_CLAIM = """
+WITH claimed AS (
+    INSERT INTO email_deliveries AS d (delivery_key, payment_request_id, kind, sequence,
+                                       recipient, message_id, status, attempts)
+    VALUES ($1, $2, $3, $4, $5, $6, 'sending', 1)
+    ON CONFLICT (delivery_key) DO UPDATE SET status = 'sending', smtp_reply = NULL,
+        updated_at = now(), attempts = d.attempts + 1
+    WHERE d.status NOT IN ('accepted', 'rejected')
+    RETURNING 1
+)
+SELECT status, smtp_reply FROM email_deliveries
+WHERE delivery_key = $1 AND NOT EXISTS (SELECT 1 FROM claimed)
+"""
+
+
 class EmailActivities:
     def __init__(self, pool: asyncpg.Pool, smtp: SmtpConfig) -> None:
         self._pool = pool
@@ -163,20 +180,20 @@ class EmailActivities:
         temporary: list[str] = []
         for recipient in inp.recipients:
             key = f"{inp.request_id}:{inp.kind}:{inp.sequence}:{recipient}"
-            known = await self._pool.fetchrow(
-                "SELECT status, smtp_reply FROM email_deliveries WHERE delivery_key = $1", key
+            msg_id = message_id(key, self._smtp.mail_from)
+            final = await self._pool.fetchrow(
+                _CLAIM, key, inp.request_id, str(inp.kind), inp.sequence, recipient, msg_id
             )
-            if known and known["status"] in ("accepted", "rejected"):
+            if final is not None:  # accepted or rejected by an earlier attempt: never again
                 results.append(
                     RecipientResult(
-                        email=recipient, status=known["status"], reply=known["smtp_reply"] or ""
+                        email=recipient, status=final["status"], reply=final["smtp_reply"] or ""
                     )
                 )
                 continue
-            msg = self._message(rendered, recipient, key, practice_name, reply_to)
-            await self._record(key, inp, recipient, msg["Message-ID"], "sending", None)
+            msg = self._message(rendered, recipient, msg_id, practice_name, reply_to)
             status, reply = await self._deliver(msg)
-            await self._record(key, inp, recipient, msg["Message-ID"], status, reply)
+            await self._record(key, status, reply)
             if status == "retrying":
                 temporary.append(reply)
             else:
@@ -198,7 +215,12 @@ class EmailActivities:
             return render(default_template(kind), context)
 
     def _message(
-        self, rendered: Rendered, recipient: str, key: str, practice_name: str, reply_to: str | None
+        self,
+        rendered: Rendered,
+        recipient: str,
+        msg_id: str,
+        practice_name: str,
+        reply_to: str | None,
     ) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = formataddr((practice_name, self._smtp.mail_from))
@@ -207,7 +229,7 @@ class EmailActivities:
             msg["Reply-To"] = reply_to
         msg["Subject"] = rendered.subject
         msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = message_id(key, self._smtp.mail_from)
+        msg["Message-ID"] = msg_id
         msg.set_content(rendered.text)
         msg.add_alternative(rendered.html, subtype="html")
         return msg
@@ -229,23 +251,11 @@ class EmailActivities:
             return "retrying", f"{type(exc).__name__}: {exc}"
         return "accepted", "250"
 
-    async def _record(
-        self, key: str, inp: EmailInput, recipient: str, msg_id: str, status: str, reply: str | None
-    ) -> None:
+    async def _record(self, key: str, status: str, reply: str) -> None:
         await self._pool.execute(
-            """INSERT INTO email_deliveries (delivery_key, payment_request_id, kind, sequence,
-                   recipient, message_id, status, smtp_reply, attempts)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
-               ON CONFLICT (delivery_key) DO UPDATE SET status = EXCLUDED.status,
-                   smtp_reply = EXCLUDED.smtp_reply, updated_at = now(),
-                   attempts = email_deliveries.attempts
-                              + CASE WHEN EXCLUDED.status = 'sending' THEN 1 ELSE 0 END""",
+            "UPDATE email_deliveries SET status = $2, smtp_reply = $3, updated_at = now()"
+            " WHERE delivery_key = $1",
             key,
-            inp.request_id,
-            str(inp.kind),
-            inp.sequence,
-            recipient,
-            msg_id,
             status,
             reply,
         )

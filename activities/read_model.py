@@ -132,39 +132,48 @@ class ReadModelActivities:
         )
         # Events and outbound events are append-only with stable keys: written even by a stale
         # save, so none is ever lost to a retry that lost the race to a newer version.
-        await conn.executemany(
-            _INSERT_EVENT,
-            [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
-        )
-        await conn.executemany(
-            _INSERT_OUTBOUND,
-            [
-                (e.event_id, e.practice_id, e.type, json.dumps(outbound_payload(e)), e.occurred_at)
-                for e in snap.outbound
-            ],
-        )
+        if snap.new_events:  # (each statement is a round trip; skipped when it has no rows)
+            await conn.executemany(
+                _INSERT_EVENT,
+                [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
+            )
+        if snap.outbound:
+            await conn.executemany(
+                _INSERT_OUTBOUND,
+                [
+                    (
+                        e.event_id,
+                        e.practice_id,
+                        e.type,
+                        json.dumps(outbound_payload(e)),
+                        e.occurred_at,
+                    )
+                    for e in snap.outbound
+                ],
+            )
         if stored is None:
             return False
-        await conn.executemany(
-            _UPSERT_PAYMENT,
-            [
-                (
-                    p.payment_id,
-                    req.request_id,
-                    req.practice_id,
-                    req.patient_id,
-                    p.amount,
-                    p.applied,
-                    req.currency,
-                    str(p.status),
-                    p.method or None,
-                    p.refunded,
-                    p.paid_at,
-                    snap.updated_at,
-                )
-                for p in st.payments
-            ],
-        )
+        if st.payments:
+            await conn.executemany(
+                _UPSERT_PAYMENT,
+                [
+                    (
+                        p.payment_id,
+                        req.request_id,
+                        req.practice_id,
+                        req.patient_id,
+                        p.amount,
+                        p.applied,
+                        req.currency,
+                        str(p.status),
+                        p.method or None,
+                        p.refunded,
+                        p.paid_at,
+                        snap.updated_at,
+                    )
+                    for p in st.payments
+                ],
+            )
         if st.status in CLOSED_STATUSES:
             await conn.execute(
                 "UPDATE pay_tokens SET revoked_at = $2 WHERE payment_request_id = $1"
