@@ -241,7 +241,7 @@ async def run(
     if profile and "lifecycle" in only:
         results["profile"] = {
             "worker": top_frames(out / "profile" / "worker.txt"),
-            "api_and_driver": top_frames(out / "profile" / "api.txt"),
+            "api": top_frames(out / "profile" / "api.txt"),
         }
     return results
 

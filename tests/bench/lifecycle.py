@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 from aiohttp import web
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
@@ -73,6 +74,48 @@ def start_profiler(pid: int, out: Path, seconds: int) -> subprocess.Popen[bytes]
     )  # fmt: skip
 
 
+def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
+    """User + system CPU of each named process (the driver's own only: every other process of
+    the stack is its child); Postgres is every process named postgres (one per connection)."""
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        if pid is None:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            total = 0.0
+            family = [proc] if name == "driver_and_smtp" else [proc, *proc.children(True)]
+            for p in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+            out[name] = total
+    pg = 0.0
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] == "postgres":
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                pg += t.user + t.system
+    out["postgres"] = pg
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before.get(k, 0.0), 1) for k in after}
+
+
+def stack_pids(
+    stack: Stack, worker: subprocess.Popen[bytes] | None = None
+) -> dict[str, int | None]:
+    worker = worker or stack.worker_proc
+    return {
+        "worker": worker.pid if worker else None,
+        "api": stack.api_proc.pid if stack.api_proc else None,
+        "temporal": stack.temporal_proc.pid if stack.temporal_proc else None,
+        "driver_and_smtp": os.getpid(),
+    }
+
+
 class BalanceWatch:
     """Resolves when a request's balance shows a payment in the read model, as the API serves
     it. One query per POLL_SECONDS covers every payment in flight, so measuring adds a fixed
@@ -110,11 +153,16 @@ async def service(stack: Stack, n: int, profile_dir: Path | None) -> dict[str, A
         seconds = max(20, n // 5)
         profilers = [
             start_profiler(stack.worker_proc.pid, profile_dir / "worker.txt", seconds),
-            start_profiler(os.getpid(), profile_dir / "api.txt", seconds),
+            start_profiler(
+                stack.api_proc.pid if stack.api_proc else os.getpid(),
+                profile_dir / "api.txt",
+                seconds,
+            ),
         ]
     api_ms: list[float] = []
     visible_ms: list[float] = []
     redelivered: list[int] = []
+    cpu_before = cpu_seconds(stack_pids(stack))
     async with stack.http() as http:
 
         async def create(i: int) -> str:
@@ -160,6 +208,7 @@ async def service(stack: Stack, n: int, profile_dir: Path | None) -> dict[str, A
         await until(lambda: len(stack.smtp.messages) - sent_before >= 3 * n, timeout=600)
         phase2 = time.perf_counter() - t1
         watcher.cancel()
+    cpu = cpu_used(cpu_before, cpu_seconds(stack_pids(stack)))
     for p in profilers:
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(60)
@@ -180,6 +229,7 @@ async def service(stack: Stack, n: int, profile_dir: Path | None) -> dict[str, A
         "webhook_to_visible_p50_ms": round(pct(visible_ms, 50), 1),
         "webhook_to_visible_p95_ms": round(pct(visible_ms, 95), 1),
         "webhook_redeliveries": len(redelivered),
+        "cpu_s": cpu,
     }
 
 
@@ -193,9 +243,10 @@ def start_bare_worker(stack: Stack, task_queue: str) -> subprocess.Popen[bytes]:
 
 
 async def baseline_same_shape(
-    client: Client, task_queue: str, n: int, deliveries: bool
+    client: Client, task_queue: str, n: int, deliveries: bool, pids: dict[str, int | None]
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
+    cpu_before = cpu_seconds(pids)
 
     async def start(i: int) -> None:
         op = WithStartWorkflowOperation(
@@ -229,6 +280,7 @@ async def baseline_same_shape(
         "phase1_s": round(phase1, 2),
         "phase2_s": round(phase2, 2),
         "workflows_per_s": round(n / (phase1 + phase2), 2),
+        "cpu_s": cpu_used(cpu_before, cpu_seconds(pids)),
     }
 
 
@@ -299,8 +351,9 @@ async def run_lifecycle(
     queue = f"bare-{uuid.uuid4().hex[:6]}"
     bare_worker = start_bare_worker(stack, queue)
     try:
-        await baseline_same_shape(stack.client, queue, WARMUP, deliveries=endpoint)
-        same = await baseline_same_shape(stack.client, queue, n, deliveries=endpoint)
+        pids = stack_pids(stack, bare_worker)
+        await baseline_same_shape(stack.client, queue, WARMUP, endpoint, pids)
+        same = await baseline_same_shape(stack.client, queue, n, endpoint, pids)
         await baseline_minimal(stack.client, queue, WARMUP)
         minimal = await baseline_minimal(stack.client, queue, n)
     finally:
