@@ -14,9 +14,10 @@ timer, with no polling for quiet between days. Two traps, both reproduced with a
 - an abandoned child workflow that completes after its parent closed takes a lock "unlocked by
   the parent" that is never released: from then on the clock only follows the wall clock and
   an `env.sleep(1 day)` blocks for a real day (the old "RPCError: Timeout expired"). Requests
-  emit `payment_request.expired` at expiry, which starts such a child when the practice has a
-  webhook endpoint. So all requests share one `created_at` (one expiry instant), the sleep ends
-  one second after it, and nothing after expiry needs skipped time.
+  started such a child for every outbound event (`payment_request.expired` at expiry) before
+  the outbound-delivery-v2 patch; they deliver from their own workflow now. All requests still
+  share one `created_at` (one expiry instant) and the sleep ends one second after it, so nothing
+  after expiry needs skipped time.
 - `handle.result()` on the time-skipping client unlocks and relocks around each call, and an
   unlock at count zero fails ("Unbalanced lock and unlock calls": 13 of 20 concurrent awaits),
   so results are not awaited concurrently: the end is read from Postgres.
