@@ -38,7 +38,6 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -56,6 +55,7 @@ from activities.email import SmtpConfig
 from payreq.codec import Keyring
 from payreq.practices import create_practice
 from payreq.temporal import converter_for
+from tests.bench.lifecycle import bounded  # 32 at a time, as the lifecycle creates
 from tests.conftest import register_search_attributes
 from tests.support import (
     BIN_DIR,
@@ -73,20 +73,9 @@ SLEEP_RPC_TIMEOUT = timedelta(minutes=10)
 CLOSE_TIMEOUT_SECONDS = 120.0  # real seconds for the expiry work once the clock is past it
 REMINDER_SLACK = timedelta(minutes=15)  # a reminder is recorded when its email is accepted
 POLL_SECONDS = 0.1
-CREATE_CONCURRENCY = 32
 WORKER_START_SECONDS = 60.0
 WORKER_STOP_SECONDS = 40.0  # past the worker's 30 s graceful shutdown
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def bounded(n: int, fn: Callable[[int], Awaitable[str]]) -> list[str]:
-    sem = asyncio.Semaphore(CREATE_CONCURRENCY)
-
-    async def one(i: int) -> str:
-        async with sem:
-            return await fn(i)
-
-    return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
 class TimeTravelError(RuntimeError):
