@@ -149,12 +149,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
         "API p50": lc["api_p50_ms"],
         "API p95": lc["api_p95_ms"],
         "API p99": lc["api_p99_ms"],
-        "webhook→visible p50": lc["webhook_to_visible_p50_ms"],
-        "webhook→visible p95": lc["webhook_to_visible_p95_ms"],
+        "webhook→visible p50\n(2n payments, 32 in flight)": lc["webhook_to_visible_p50_ms"],
+        "webhook→visible p95\n(2n payments, 32 in flight)": lc["webhook_to_visible_p95_ms"],
+        f"webhook→visible p50\n(steady {lc['webhook_to_visible_paced_per_s']}/s)": lc[
+            "webhook_to_visible_paced_p50_ms"
+        ],
+        f"webhook→visible p95\n(steady {lc['webhook_to_visible_paced_per_s']}/s)": lc[
+            "webhook_to_visible_paced_p95_ms"
+        ],
     }
     axes[1].barh(list(lat), list(lat.values()), color="#3b6ea5")
     axes[1].axvline(250, color="red", linestyle="--", label="target p95 webhook→visible")
-    axes[1].set_xlabel("ms")
+    axes[1].set_xscale("log")
+    axes[1].tick_params(axis="y", labelsize=7)
+    axes[1].set_xlabel("ms (log scale)")
     axes[1].set_title("Lifecycle latencies")
     axes[1].legend(fontsize=8)
     op, tt = results["open_requests"], results["time_travel"]
