@@ -276,9 +276,13 @@ class StripeInbox:
         return str(intent) if intent else None
 
     async def _method(self, intent: dict[str, Any]) -> str:
-        """ "visa •••• 4242": from the event when Stripe included it, else from the
-        PaymentMethod. Never fatal: the payment counts whether or not we can name the card."""
+        """ "visa •••• 4242": from the event when Stripe included it, else from the label the
+        pay endpoint put in the PaymentIntent's metadata, else (an intent made elsewhere) from
+        the PaymentMethod. Never fatal: the payment counts whether or not we can name the card."""
         card = _card_from_intent(intent)
+        label = (intent.get("metadata") or {}).get(CARD_LABEL_KEY)
+        if card is None and isinstance(label, str) and label:
+            return label
         pm = intent.get("payment_method")
         if card is None and isinstance(pm, str) and self._stripe is not None:
             try:
@@ -289,9 +293,16 @@ class StripeInbox:
                 card = found.to_dict().get("card")
             except (stripe.StripeError, TimeoutError):
                 card = None
-        if not card or not card.get("last4"):
-            return "card"
-        return f"{card.get('brand') or 'card'} •••• {card['last4']}"
+        return card_label(card) or "card"
+
+
+CARD_LABEL_KEY = "card"  # PaymentIntent metadata: the card's label, set when it is created
+
+
+def card_label(card: dict[str, Any] | None) -> str | None:
+    if not card or not card.get("last4"):
+        return None
+    return f"{card.get('brand') or 'card'} •••• {card['last4']}"
 
 
 def _card_from_intent(intent: dict[str, Any]) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from api.pay_page import (
 )
 from api.pay_tokens import PayLink, find_pay_link, record_view
 from api.ratelimit import PayRateLimiter, pay_rate_limiter
+from payreq.stripe_inbox import CARD_LABEL_KEY, card_label
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import CLOSED_STATUSES, RequestState, workflow_id
 
@@ -198,7 +199,15 @@ def idempotency_key(link: PayLink, body: PaymentBody) -> str:
 async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dict[str, Any]:
     if deps.stripe is None:
         raise ApiError(503, "not_configured", "Card payments are not configured.")
+    metadata = {"payment_request_id": link.request_id, "practice_id": link.practice_id}
     try:
+        # The card's label ("visa •••• 4242") goes into the intent's metadata, so the webhook
+        # names the payment without calling Stripe while it holds the event's row. Looked up
+        # before the create, so a retried attempt sends the same parameters (idempotency).
+        method = await deps.stripe.v1.payment_methods.retrieve_async(body.payment_method)
+        label = card_label(method.to_dict().get("card"))
+        if label:
+            metadata[CARD_LABEL_KEY] = label
         intent = await deps.stripe.v1.payment_intents.create_async(
             {
                 "amount": body.amount,
@@ -209,10 +218,7 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
                 # localstripe rejects; both accept this long-standing name.
                 "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
                 "confirm": True,
-                "metadata": {
-                    "payment_request_id": link.request_id,
-                    "practice_id": link.practice_id,
-                },
+                "metadata": metadata,
             },
             {"idempotency_key": idempotency_key(link, body)},
         )

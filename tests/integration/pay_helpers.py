@@ -68,8 +68,18 @@ def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) ->
 
 
 def intent_object(
-    payment_id: str, amount: int, request_id: str, practice_id: str, status: str = "succeeded"
+    payment_id: str,
+    amount: int,
+    request_id: str,
+    practice_id: str,
+    status: str = "succeeded",
+    card_label: str | None = "visa •••• 4242",
 ) -> dict[str, Any]:
+    """A PaymentIntent as the pay endpoint makes it (the card's label in its metadata);
+    `card_label=None` for one made elsewhere."""
+    metadata = {"payment_request_id": request_id, "practice_id": practice_id}
+    if card_label:
+        metadata["card"] = card_label
     return {
         "id": payment_id,
         "object": "payment_intent",
@@ -78,7 +88,7 @@ def intent_object(
         "currency": "usd",
         "status": status,
         "payment_method": "pm_card_visa",
-        "metadata": {"payment_request_id": request_id, "practice_id": practice_id},
+        "metadata": metadata,
     }
 
 

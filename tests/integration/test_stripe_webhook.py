@@ -77,6 +77,24 @@ async def test_a_signature_during_a_secret_roll_is_accepted(
         await eventually(lambda: _paid(harness, request_id, 5000))
 
 
+async def test_the_card_is_named_from_the_intents_metadata_else_from_stripe(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    async with harness.worker():
+        request_id, _ = await start_request(harness, amount=12000)
+        labelled = intent_object(
+            pi_id(), 2000, request_id, harness.practice_id, card_label="mastercard •••• 4444"
+        )
+        labelled["payment_method"] = "pm_that_stripe_does_not_know"  # never asked
+        unlabelled = intent_object(pi_id(), 3000, request_id, harness.practice_id, card_label=None)
+        for obj in (labelled, unlabelled):
+            resp = await post_event(api, stripe_event("payment_intent.succeeded", obj))
+            assert resp.status_code == 200, resp.text
+        await eventually(lambda: _paid(harness, request_id, 5000))
+        rows = {r["id"]: r["method"] for r in await payment_rows(harness, request_id)}
+        assert rows == {labelled["id"]: "mastercard •••• 4444", unlabelled["id"]: "visa •••• 4242"}
+
+
 async def test_fifty_deliveries_of_one_event_at_once_apply_it_once(
     harness: Harness, api: httpx.AsyncClient
 ) -> None:
