@@ -382,6 +382,8 @@ async def run_lifecycle(
             await until(lambda: len(seen) >= 3 * WARMUP + 2 * paced, timeout=600)
             seen.clear()
             result = await service(stack, n, None, lambda k: len(seen) >= 3 * k)
+            # and the steady-rate phase's payments (two events each) before the endpoint goes
+            await until(lambda: len(seen) >= 3 * n + 2 * min(PACED, n), timeout=600)
             result["events_delivered"] = len(seen)
     else:
         await service(stack, WARMUP, None)
