@@ -321,30 +321,21 @@ class PaymentRequestWorkflow:
     async def _save(self) -> None:
         b = self._b
         b.version += 1
-        if not workflow.patched(OUTBOUND_DELIVERY_V2):
-            await workflow.execute_local_activity(
-                "save_request",
-                b.snapshot(workflow.now()),
-                start_to_close_timeout=READ_MODEL_TIMEOUT,
-                retry_policy=READ_MODEL_RETRY,
-            )
-            b.events.clear()
-            self._publish()
-            outbound, b.outbound = b.outbound, []
-            for ev in outbound:
-                await self._deliver_by_child(ev)
-            return
-        result: SaveResult = await workflow.execute_local_activity(
+        v2 = workflow.patched(OUTBOUND_DELIVERY_V2)
+        result = await workflow.execute_local_activity(
             "save_request",
             b.snapshot(workflow.now()),
-            result_type=SaveResult,
+            result_type=SaveResult if v2 else None,
             start_to_close_timeout=READ_MODEL_TIMEOUT,
             retry_policy=READ_MODEL_RETRY,
         )
         b.events.clear()
         self._publish()
         outbound, b.outbound = b.outbound, []
-        if result.deliver_events:  # recorded either way; with no endpoint there is no one to tell
+        if not v2:
+            for ev in outbound:
+                await self._deliver_by_child(ev)
+        elif result.deliver_events:  # recorded either way; with no endpoint, no one to tell
             task = asyncio.create_task(self._deliver(tuple(ev.event_id for ev in outbound)))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
