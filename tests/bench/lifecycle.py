@@ -76,6 +76,15 @@ def start_profiler(pid: int, out: Path, seconds: int) -> subprocess.Popen[bytes]
     )  # fmt: skip
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one live process so far; 0 once it has gone."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(t.user + t.system)
+
+
 def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
     """User + system CPU of each named process (the driver's own only: every other process of
     the stack is its child); Postgres is every process named postgres (one per connection)."""
@@ -84,21 +93,15 @@ def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
         if pid is None:
             continue
         with contextlib.suppress(psutil.NoSuchProcess):
-            proc = psutil.Process(pid)
-            total = 0.0
-            family = [proc] if name == "driver_and_smtp" else [proc, *proc.children(True)]
-            for p in family:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    t = p.cpu_times()
-                    total += t.user + t.system
-            out[name] = total
-    pg = 0.0
-    for p in psutil.process_iter(["name"]):
-        if p.info["name"] == "postgres":
-            with contextlib.suppress(psutil.NoSuchProcess):
-                t = p.cpu_times()
-                pg += t.user + t.system
-    out["postgres"] = pg
+            family = [pid]
+            if name != "driver_and_smtp":
+                family += [c.pid for c in psutil.Process(pid).children(True)]
+            out[name] = sum(process_cpu_seconds(p) for p in family)
+    out["postgres"] = sum(
+        process_cpu_seconds(p.pid)
+        for p in psutil.process_iter(["name"])
+        if p.info["name"] == "postgres"
+    )
     return out
 
 

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -55,7 +54,7 @@ from activities.email import SmtpConfig
 from payreq.codec import Keyring
 from payreq.practices import create_practice
 from payreq.temporal import converter_for
-from tests.bench.lifecycle import bounded  # 32 at a time, as the lifecycle creates
+from tests.bench.lifecycle import bounded, process_cpu_seconds
 from tests.conftest import register_search_attributes
 from tests.support import (
     BIN_DIR,
@@ -177,15 +176,6 @@ async def _start_worker(
     return proc
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _stop_worker(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         proc.terminate()
@@ -275,7 +265,7 @@ async def run_time_travel(
                     " WHERE payment_request_id = ANY($1)",
                     ids,
                 )
-                worker_cpu = sum(_cpu_seconds(p.pid) for p in procs)
+                worker_cpu = sum(process_cpu_seconds(p.pid) for p in procs)
             finally:
                 await asyncio.gather(*(_stop_worker(p) for p in procs))
     finally:
