@@ -167,7 +167,7 @@ class ReadModelActivities:
                         req.currency,
                         str(p.status),
                         p.method or None,
-                        p.refunded,
+                        p.net_refunded,
                         p.paid_at,
                         snap.updated_at,
                     )

@@ -1,15 +1,18 @@
 """Reconciliation with Stripe: the schedule that runs ReconcileWorkflow, and its activity.
 
-Stripe's event list is the source: `payment_intent.succeeded` events created since the stored
-watermark (less an overlap). Unlike listing PaymentIntents by creation time, it also catches a
-payment created before the watermark that succeeded after it (a processing one), and Stripe
-keeps events for 30 days, far longer than the 15 minutes between runs.
+Stripe's event list is the source, per account (the platform's own and each practice's
+connected account): every event that moves money (payments, refunds including failed ones,
+disputes and their outcomes) created since that account's watermark (less an overlap), each
+received exactly as a webhook delivery is (an event the webhook already handled is a
+duplicate). Unlike listing PaymentIntents by creation time, it also catches a payment created
+before the watermark that succeeded after it, and Stripe keeps events for 30 days, far longer
+than the 15 minutes between runs.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import stripe
@@ -27,19 +30,20 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from payreq.stripe_inbox import StripeInbox
+from payreq.stripe.client import options
+from payreq.stripe.events import MONEY_EVENTS
+from payreq.stripe.inbox import StripeInbox, receive
 from workflows.reconcile import (
     RECONCILE_INTERVAL,
     ReconcileInput,
     ReconcileResult,
     ReconcileWorkflow,
 )
-from workflows.types import PaymentStatus
 
 SCHEDULE_ID = "reconcile-stripe-payments"
 WATERMARK_NAME = "stripe-payments"
 PAGE_SIZE = 100
-APPLIED = ("succeeded", "refunded", "partially_refunded", "disputed")
+HANDED_ON = ("signalled", "refunded_after_close", "recorded_after_close")
 
 
 async def ensure_reconcile_schedule(
@@ -70,42 +74,52 @@ class ReconcileActivities:
 
     @activity.defn(name="reconcile_payments")
     async def reconcile_payments(self, inp: ReconcileInput) -> ReconcileResult:
+        """Every account in turn: the platform's own, then each practice's connected one."""
         inbox = StripeInbox(activity.client(), self._stripe)
+        seen = handed = 0
+        watermark = 0
+        for account in [None, *await self._accounts()]:
+            s, h, newest = await self._reconcile_account(inbox, inp, account)
+            seen, handed = seen + s, handed + h
+            watermark = newest if account is None else watermark
+        return ReconcileResult(seen=seen, handed_on=handed, watermark=watermark)
+
+    async def _reconcile_account(
+        self, inbox: StripeInbox, inp: ReconcileInput, account: str | None
+    ) -> tuple[int, int, int]:
+        name = WATERMARK_NAME if account is None else f"{WATERMARK_NAME}:{account}"
         stored = await self._pool.fetchval(
-            "SELECT last_created FROM reconcile_watermarks WHERE name = $1", WATERMARK_NAME
+            "SELECT last_created FROM reconcile_watermarks WHERE name = $1", name
         )
         since = stored if stored is not None else int(time.time()) - inp.first_run_lookback_seconds
         newest, seen, handed = since, 0, 0
         page = await self._stripe.v1.events.list_async(
             {
-                "type": "payment_intent.succeeded",
+                "types": list(MONEY_EVENTS),
                 "created": {"gte": since - inp.overlap_seconds},
                 "limit": PAGE_SIZE,
-            }
+            },
+            options(account),
         )
         async for event in page.auto_paging_iter():
             data = event.to_dict()
             seen += 1
             activity.heartbeat(seen)
             newest = max(newest, int(data["created"]))
-            intent = data["data"]["object"]
-            if not (intent.get("metadata") or {}).get("payment_request_id"):
-                continue  # not created by this service
-            if await self._already_applied(intent["id"]):
-                continue
-            at = datetime.fromtimestamp(int(data["created"]), UTC)
-            async with self._pool.acquire() as conn:
-                handled = await inbox.payment(conn, intent, PaymentStatus.SUCCEEDED, at)
-            handed += handled.outcome in ("signalled", "refunded_after_close")
-        await self._pool.execute(
-            """INSERT INTO reconcile_watermarks AS w (name, last_created) VALUES ($1, $2)
-               ON CONFLICT (name) DO UPDATE SET updated_at = now(),
-                   last_created = GREATEST(w.last_created, EXCLUDED.last_created)""",
-            WATERMARK_NAME,
-            newest,
-        )
-        return ReconcileResult(seen=seen, handed_on=handed, watermark=newest)
+            handled = await receive(self._pool, inbox, data)
+            handed += handled.outcome in HANDED_ON
+        await self._pool.execute(_WATERMARK, name, newest)
+        return seen, handed, newest
 
-    async def _already_applied(self, payment_id: str) -> bool:
-        status = await self._pool.fetchval("SELECT status FROM payments WHERE id = $1", payment_id)
-        return status in APPLIED
+    async def _accounts(self) -> list[str]:
+        rows = await self._pool.fetch(
+            """SELECT stripe_account_id FROM practices WHERE stripe_account_id IS NOT NULL
+               UNION SELECT stripe_account_id FROM stripe_payment_intents
+               WHERE stripe_account_id IS NOT NULL ORDER BY 1"""
+        )
+        return [r["stripe_account_id"] for r in rows]
+
+
+_WATERMARK = """INSERT INTO reconcile_watermarks AS w (name, last_created) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET updated_at = now(),
+    last_created = GREATEST(w.last_created, EXCLUDED.last_created)"""

@@ -20,7 +20,8 @@ MAX_TOKEN_LENGTH = 128
 _LOOKUP = """
 SELECT r.id, r.practice_id, p.name AS practice_name, r.facility_name, r.first_name,
        r.last_name, r.note, r.currency, r.status, r.amount_requested, r.amount_paid,
-       r.amount_remaining, p.min_payment_amount, t.expires_at, t.revoked_at
+       r.amount_remaining, p.min_payment_amount, p.stripe_account_id,
+       p.statement_descriptor_suffix, p.platform_fee_bps, t.expires_at, t.revoked_at
 FROM pay_tokens t
 JOIN payment_requests r ON r.id = t.payment_request_id
 JOIN practices p ON p.id = r.practice_id
@@ -44,6 +45,11 @@ class PayLink:
     amount_remaining: int
     min_payment_amount: int
     expired: bool
+    # The practice's connected account (Stripe.js is initialised with it as `stripeAccount`,
+    # and the charge is made on it); None: the platform's own account.
+    stripe_account_id: str | None = None
+    statement_descriptor_suffix: str | None = None
+    platform_fee_bps: int = 0
 
     @property
     def closed_as(self) -> Status | None:
@@ -82,6 +88,9 @@ async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLin
         amount_remaining=row["amount_remaining"],
         min_payment_amount=row["min_payment_amount"],
         expired=row["expires_at"] <= now,
+        stripe_account_id=row["stripe_account_id"],
+        statement_descriptor_suffix=row["statement_descriptor_suffix"],
+        platform_fee_bps=row["platform_fee_bps"],
     )
 
 

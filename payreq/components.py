@@ -9,18 +9,13 @@ import stripe
 
 from activities.email import SmtpConfig
 from payreq.settings import ConfigError, Settings
+from payreq.stripe.client import make_client
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
     if settings.stripe_secret_key is None:
         raise ConfigError("configuration error: STRIPE_SECRET_KEY: required")
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-    return stripe.StripeClient(
-        settings.stripe_secret_key.get_secret_value(),
-        base_addresses=base,  # type: ignore[arg-type]
-        http_client=stripe.HTTPXClient(),
-        max_network_retries=2,
-    )
+    return make_client(settings.stripe_secret_key.get_secret_value(), settings.stripe_api_base)
 
 
 def smtp_config(settings: Settings) -> SmtpConfig:

@@ -31,6 +31,7 @@ from temporalio.worker import Worker
 from activities.email import SmtpConfig
 from payreq.practices import create_practice
 from payreq.settings import Settings
+from payreq.stripe.client import make_client
 from worker import build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy
 
@@ -120,9 +121,7 @@ def start_fake_stripe(state_file: Path | None = None) -> tuple[subprocess.Popen[
 
 
 def stripe_client(base: str) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        STRIPE_KEY, base_addresses={"api": base}, http_client=stripe.HTTPXClient()
-    )
+    return make_client(STRIPE_KEY, base)
 
 
 async def create_succeeded_intent(
@@ -135,7 +134,7 @@ async def create_succeeded_intent(
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "metadata": {"payment_request_id": request_id},
         }
     )

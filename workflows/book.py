@@ -86,7 +86,7 @@ class RequestBook:
                 amount_remaining=self.ledger.amount_remaining,
                 payment_id=payment_id,
                 payment_amount=payment.amount if payment else None,
-                refunded_amount=payment.refunded if payment else None,
+                refunded_amount=payment.net_refunded if payment else None,
             )
         )
 

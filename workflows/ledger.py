@@ -68,14 +68,16 @@ class Ledger:
         return PaymentOutcome(kind="applied", applied=applied, excess=excess)
 
     def record_refund(self, event: RefundReceived) -> bool:
-        """Apply Stripe's cumulative refunded amount; returns False when nothing changed."""
+        """Apply Stripe's cumulative refunded and failed amounts; False when nothing changed."""
         known = self.payments.get(event.payment_id) or PaymentRecord(
             payment_id=event.payment_id, amount=event.payment_amount
         )
-        if event.amount_refunded <= known.refunded:
+        refunded = max(known.refunded, event.amount_refunded)
+        failed = max(known.refund_failed, event.amount_failed)
+        if (refunded, failed) == (known.refunded, known.refund_failed):
             self.payments.setdefault(event.payment_id, known)
             return False
-        self.payments[event.payment_id] = replace(known, refunded=event.amount_refunded)
+        self.payments[event.payment_id] = replace(known, refunded=refunded, refund_failed=failed)
         return True
 
     def record_dispute(self, event: DisputeChanged) -> bool:

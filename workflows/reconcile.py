@@ -1,10 +1,10 @@
 """ReconcileWorkflow: a missed Stripe webhook never loses a payment.
 
 Started by a Temporal Schedule (every RECONCILE_INTERVAL; see activities/reconcile.py for the
-schedule and the work). The one activity lists the succeeded payments Stripe reports since the
-stored watermark and hands each one not yet applied to its request's workflow, by the same
-path as the webhook: the workflow de-duplicates by PaymentIntent id, and a closed request's
-payment is refunded.
+schedule and the work). The one activity lists the money events (payments, refunds, disputes)
+Stripe reports since the stored watermark of each account and receives each one by the same
+path as the webhook: an event already received is a duplicate, the workflow de-duplicates by
+PaymentIntent id, and a closed request's payment is refunded.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class ReconcileInput:
 
 @dataclass(frozen=True, kw_only=True)
 class ReconcileResult:
-    seen: int  # succeeded payments Stripe listed
-    handed_on: int  # not yet applied: signalled (or refunded, if their request had closed)
-    watermark: int  # unix seconds of the newest payment seen
+    seen: int  # money events Stripe listed (every account)
+    handed_on: int  # not received before: signalled (or recorded, if their request had closed)
+    watermark: int  # unix seconds of the newest event seen on the platform account
 
 
 @workflow.defn

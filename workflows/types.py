@@ -83,7 +83,8 @@ class PaymentRecord:
     # Succeeded once the request was closed: all of it is excess, refunded in full, and it is
     # not an overpayment (the same as a payment that arrives after the workflow completed).
     after_close: bool = False
-    refunded: int = 0  # cumulative amount refunded by Stripe
+    refunded: int = 0  # cumulative amount of every refund Stripe made (failed ones too)
+    refund_failed: int = 0  # cumulative amount of those refunds that failed later
     dispute_status: str = ""  # Stripe's dispute status, "" when never disputed
     dispute_closed: bool = False
     method: str = ""
@@ -94,7 +95,12 @@ class PaymentRecord:
         """What this payment contributes to the balance, net of refunds beyond the excess."""
         if self.charge_status != "succeeded" or self.dispute_status == "lost":
             return 0
-        return max(0, self.applied - max(0, self.refunded - self.excess))
+        return max(0, self.applied - max(0, self.net_refunded - self.excess))
+
+    @property
+    def net_refunded(self) -> int:
+        """Refunded and not failed: a refund that fails puts the money back on the balance."""
+        return max(0, self.refunded - self.refund_failed)
 
     @property
     def status(self) -> PaymentStatus:
@@ -102,9 +108,9 @@ class PaymentRecord:
             return PaymentStatus(self.charge_status)
         if self.dispute_status and (not self.dispute_closed or self.dispute_status == "lost"):
             return PaymentStatus.DISPUTED
-        if self.refunded >= self.amount > 0:
+        if self.net_refunded >= self.amount > 0:
             return PaymentStatus.REFUNDED
-        if self.refunded > 0:
+        if self.net_refunded > 0:
             return PaymentStatus.PARTIALLY_REFUNDED
         return PaymentStatus.SUCCEEDED
 
@@ -174,8 +180,11 @@ class PaymentReceived:
 @dataclass(frozen=True, kw_only=True)
 class RefundReceived:
     payment_id: str
-    amount_refunded: int  # cumulative for the charge, as Stripe reports it
+    amount_refunded: int  # cumulative for the charge, every refund made (failed ones too)
     payment_amount: int  # the charge's amount, so a refund seen before its payment still counts
+    # Cumulative amount of the charge's refunds that failed after they were made. Both totals
+    # only grow, so refund events still apply in any order.
+    amount_failed: int = 0
     at: datetime
 
 

@@ -9,7 +9,6 @@ page polls /pay/{token}/status to show it.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -31,7 +30,13 @@ from api.pay_page import (
 )
 from api.pay_tokens import PayLink, find_pay_link, record_view
 from api.ratelimit import PayRateLimiter, pay_rate_limiter
-from payreq.stripe_inbox import CARD_LABEL_KEY, card_label
+from payreq.stripe.payments import (
+    AttemptMismatch,
+    Charge,
+    PaymentDeclined,
+    PaymentMethodUnusable,
+    pay,
+)
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import CLOSED_STATUSES, RequestState, workflow_id
 
@@ -189,51 +194,39 @@ async def _current_state(deps: AppDeps, request_id: str) -> RequestState:
         ) from exc
 
 
-def idempotency_key(link: PayLink, body: PaymentBody) -> str:
-    """Business ids only: a retried POST of the same attempt never charges twice."""
-    attempt = body.attempt_id or "-"
-    digest = hashlib.sha256(f"{attempt}|{body.payment_method}|{body.amount}".encode())
-    return f"{link.request_id}:pay:{digest.hexdigest()[:32]}"
-
-
 async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dict[str, Any]:
     if deps.stripe is None:
         raise ApiError(503, "not_configured", "Card payments are not configured.")
-    metadata = {"payment_request_id": link.request_id, "practice_id": link.practice_id}
+    charge = Charge(
+        request_id=link.request_id,
+        practice_id=link.practice_id,
+        amount=body.amount,
+        currency=link.currency,
+        payment_method=body.payment_method,
+        attempt_id=body.attempt_id,
+        account=link.stripe_account_id,
+        platform_fee_bps=link.platform_fee_bps,
+        statement_descriptor_suffix=link.statement_descriptor_suffix,
+    )
     try:
-        # The card's label ("visa •••• 4242") goes into the intent's metadata, so the webhook
-        # names the payment without calling Stripe while it holds the event's row. Looked up
-        # before the create, so a retried attempt sends the same parameters (idempotency).
-        method = await deps.stripe.v1.payment_methods.retrieve_async(body.payment_method)
-        label = card_label(method.to_dict().get("card"))
-        if label:
-            metadata[CARD_LABEL_KEY] = label
-        intent = await deps.stripe.v1.payment_intents.create_async(
-            {
-                "amount": body.amount,
-                "currency": link.currency,
-                "payment_method": body.payment_method,
-                # Cards only, so confirming needs no return_url. stripe 16 types this
-                # parameter as allowed_payment_method_types (API 2026-10-28), which
-                # localstripe rejects; both accept this long-standing name.
-                "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
-                "confirm": True,
-                "metadata": metadata,
-            },
-            {"idempotency_key": idempotency_key(link, body)},
-        )
-    except stripe.CardError as exc:
-        message = exc.user_message or "Your card was declined."
-        raise ApiError(402, "card_declined", message) from exc
-    except stripe.InvalidRequestError as exc:
+        return await pay(deps.pool, deps.stripe, charge)
+    except PaymentDeclined as exc:
+        raise ApiError(402, "card_declined", str(exc)) from exc
+    except PaymentMethodUnusable as exc:
         raise ApiError(
             422, "invalid_payment_method", "The card could not be used.", "payment_method"
         ) from exc
-    except stripe.StripeError as exc:
+    except AttemptMismatch as exc:
+        raise ApiError(
+            409,
+            "attempt_mismatch",
+            "This attempt was made with another amount or card.",
+            "attempt_id",
+        ) from exc
+    except stripe.StripeError as exc:  # logged with Stripe's code and request id
         raise ApiError(
             503, "temporarily_unavailable", "Payments are unavailable right now; try again."
         ) from exc
-    return intent.to_dict()
 
 
 def _no_store(deps: AppDeps) -> dict[str, str]:

@@ -1,10 +1,5 @@
-"""POST /webhooks/stripe: Stripe's events, verified, recorded once and handed to the workflow.
-
-Each event id is recorded in `stripe_events` and handled under that row's lock: concurrent
-deliveries of one event queue behind each other and all but the first find it handled. The row
-is committed as handled only once the workflow has the event, so any failure (Postgres or
-Temporal unreachable) rolls it back and answers 5xx, and Stripe delivers it again.
-"""
+"""POST /webhooks/stripe: Stripe's events, verified, then received once by the gateway
+(payreq/stripe/inbox.py `receive`), which hands them to the request's workflow."""
 
 from __future__ import annotations
 
@@ -21,7 +16,7 @@ from temporalio.service import RPCError
 from api.deps import Deps
 from api.errors import ApiError, ErrorResponse
 from api.metrics import app_metrics
-from payreq.stripe_inbox import Handled, StripeInbox, TemporalUnavailable
+from payreq.stripe.inbox import StripeInbox, TemporalUnavailable, receive
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's own default: older signatures are replays
 log = logging.getLogger("payreq.api.stripe")
@@ -52,6 +47,10 @@ def verify_event(body: bytes, header: str | None, secret: str) -> dict[str, Any]
     "/webhooks/stripe",
     response_model=WebhookAck,
     summary="Receive a Stripe event",
+    description="The platform's endpoint and the Connect endpoint both point here. An event "
+    "whose `account` is not the connected account of the payment's practice (or that has no "
+    "`account` while the practice has one) changes nothing: it is recorded and answered 200 "
+    "with outcome `account_mismatch`, so Stripe does not send it again.",
     responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
 )
 async def stripe_webhook(request: Request, deps: Deps) -> WebhookAck:
@@ -79,24 +78,3 @@ async def stripe_webhook(request: Request, deps: Deps) -> WebhookAck:
     if handled.outcome == "signalled" and event["type"] == "payment_intent.succeeded":
         app_metrics(request.app).payments_applied.inc()
     return WebhookAck(outcome=handled.outcome)
-
-
-async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any]) -> Handled:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            event["id"],
-            event["type"],
-        )
-        handled_at = await conn.fetchval(
-            "SELECT handled_at FROM stripe_events WHERE id = $1 FOR UPDATE", event["id"]
-        )
-        if handled_at is not None:
-            return Handled("duplicate")
-        handled = await inbox.hand_on(conn, event)
-        await conn.execute(
-            "UPDATE stripe_events SET handled_at = now(), payment_request_id = $2 WHERE id = $1",
-            event["id"],
-            handled.request_id,
-        )
-        return handled

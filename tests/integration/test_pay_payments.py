@@ -4,11 +4,11 @@ to the app: the balance changes only when Stripe's webhook confirms the payment.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 
-from api.pay_tokens import PayLink
-from api.routes.pay import PaymentBody, idempotency_key
+from payreq.stripe.payments import Charge
 from tests.integration.pay_helpers import (
     payment_rows,
     read_model,
@@ -139,32 +139,19 @@ async def test_two_tabs_paying_the_full_balance_at_once_refund_the_overpayment(
     assert stripe_refund.amount == 12000
 
 
-async def test_a_retried_post_of_the_same_attempt_charges_once(
-    harness: Harness, api: httpx.AsyncClient
-) -> None:
-    """localstripe ignores Idempotency-Key, so this checks the key we send is stable."""
-
-    link = PayLink(
+def test_the_idempotency_key_is_made_of_business_ids() -> None:
+    charge = Charge(
         request_id="pr_1",
         practice_id="prc_1",
-        practice_name="",
-        facility_name="",
-        first_name="",
-        last_name="",
-        note="",
+        amount=500,
         currency="usd",
-        status="sent",  # type: ignore[arg-type]
-        amount_requested=1,
-        amount_paid=0,
-        amount_remaining=1,
-        min_payment_amount=1,
-        expired=False,
+        payment_method="pm_card_visa",
+        attempt_id="attempt-1234",
+        account=None,
     )
-    body = PaymentBody(amount=500, payment_method="pm_card_visa", attempt_id="attempt-1234")
-    assert idempotency_key(link, body) == idempotency_key(link, body.model_copy())
-    other = body.model_copy(update={"attempt_id": "attempt-5678"})
-    assert idempotency_key(link, body) != idempotency_key(link, other)
-    assert idempotency_key(link, body).startswith("pr_1:pay:")
+    assert charge.idempotency_key == replace(charge).idempotency_key
+    assert charge.idempotency_key != replace(charge, attempt_id="attempt-5678").idempotency_key
+    assert charge.idempotency_key.startswith("pr_1:pay:")
 
 
 async def _eq(value: object, expected: object) -> bool:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from payreq.stripe_inbox import StripeInbox
+from payreq.stripe.inbox import StripeInbox
 from tests.integration.pay_helpers import intent_object, start_request, state_of
 from tests.reliability.stack import size
 from tests.support import Harness, create_succeeded_intent, eventually

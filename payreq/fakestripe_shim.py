@@ -1,0 +1,280 @@
+"""A thin shim in front of localstripe, so production code can send what real Stripe accepts
+at the pinned API version (dev stack and tests only; never imported in production).
+
+- Translates what localstripe does not know: `allowed_payment_method_types` and
+  `automatic_payment_methods` become its `payment_method_types`; `application_fee_amount` and
+  `statement_descriptor_suffix` are kept on the side (localstripe refuses them).
+- Connect: records the `Stripe-Account` of every request, scopes what is made on a connected
+  account to it (anyone else gets Stripe's 404), stamps `account` on its events, serves
+  `/v1/accounts` and `/v1/account_links`, and lists events per account (with `types`).
+- Emits the money events localstripe never does, the way Stripe's test cards would:
+  `charge.refunded` for every refund; a card ending 0259 is disputed once charged; a refund of a
+  card ending 5126 fails (`refund.failed`, `charge.refund.updated`) and its money comes back.
+- Records every /v1 request (method, path, parameter names, Stripe-Account): GET
+  /_config/shim/requests, so a test can check each one against the SDK's param types.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import web
+from localstripe import resources
+from localstripe.webhooks import schedule_webhook
+
+_account: contextvars.ContextVar[str | None] = contextvars.ContextVar("account", default=None)
+REQUESTS: list[dict[str, Any]] = []
+OWNERS: dict[str, str | None] = {}  # object id -> the account it was made on (None: platform)
+EXTRAS: dict[str, dict[str, Any]] = {}  # intent id -> parameters localstripe does not keep
+ACCOUNTS: dict[str, dict[str, Any]] = {}
+DISPUTE_CARD, FAILING_REFUND_CARD = "0259", "5126"
+_OBJECT_PATH = re.compile(r"^/v1/[a-z_]+/((?:pi|pm|ch|re|cus|dp|acct)_[A-Za-z0-9_]+)")
+_KEPT_ASIDE = ("application_fee_amount", "statement_descriptor_suffix")
+
+
+class Dispute(resources.StripeObject):
+    object = "dispute"
+    _id_prefix = "dp_"
+
+    def __init__(self, charge: Any) -> None:
+        super().__init__()
+        self.amount = charge.amount
+        self.currency = charge.currency
+        self.charge = charge.id
+        self.payment_intent = charge.payment_intent
+        self.reason = "fraudulent"
+        self.status = "needs_response"
+        self.metadata: dict[str, str] = {}
+
+
+def install(app: web.Application) -> None:
+    app.middlewares.insert(0, shim_middleware)
+    app.router.add_get("/_config/shim/requests", _requests)
+    app.router.add_post("/_config/shim/disputes/{id}/close", _close_dispute)
+    app.router.add_post("/_config/shim/refunds/{id}/fail", _fail_refund_route)
+    _patch_localstripe()
+
+
+def _patch_localstripe() -> None:
+    original = resources.Event.__init__
+
+    def stamped(self: Any, type: str, data: Any) -> None:  # noqa: A002 (localstripe's name)
+        original(self, type, data)
+        account = _account.get() or OWNERS.get(getattr(data, "id", ""))
+        if account:
+            self.account = account
+
+    resources.Event.__init__ = stamped
+    # A failed refund's money is back on the charge, as on Stripe.
+    resources.Charge.amount_refunded = property(
+        lambda self: sum(r.amount for r in self.refunds._list if r.status != "failed")
+    )
+
+
+@web.middleware
+async def shim_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    account = request.headers.get("Stripe-Account")
+    form = parse_qsl((await request.read()).decode(), keep_blank_values=True)
+    query = list(request.query.items())
+    REQUESTS.append(
+        {
+            "method": request.method,
+            "path": request.path,
+            "params": [k for k, _ in form + query],
+            "stripe_account": account,
+        }
+    )
+    match = _OBJECT_PATH.match(request.path)
+    if match and OWNERS.get(match.group(1), account) != account:
+        return _error(404, f"No such object: '{match.group(1)}'", "resource_missing")
+    local = await _answer_locally(request, form, query, account)
+    if local is not None:
+        return local
+    if request.method == "POST" and request.path.startswith("/v1/payment_intents"):
+        form = _translate_intent(request, form)
+    token = _account.set(account)
+    try:
+        response = await handler(request)
+    finally:
+        _account.reset(token)
+    if request.method == "POST" and isinstance(response, web.Response) and response.status < 300:
+        _after_create(request.path, json.loads(response.text or "{}"), account)
+    return response
+
+
+def _translate_intent(request: web.Request, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    kept, out = {}, []
+    for key, value in form:
+        if key in _KEPT_ASIDE:
+            kept[key] = value
+        elif key.startswith("allowed_payment_method_types"):
+            out.append((key.replace("allowed_", "", 1), value))
+        elif key.startswith("automatic_payment_methods"):
+            if key == "automatic_payment_methods[enabled]" and value == "true":
+                out.append(("payment_method_types[0]", "card"))  # the one kind it can make
+        else:
+            out.append((key, value))
+    request._read_bytes = urlencode(out).encode()  # what localstripe's handler reads
+    request.__dict__["_shim_kept"] = kept
+    return out
+
+
+def _after_create(path: str, body: dict[str, Any], account: str | None) -> None:
+    for key in ("id", "latest_charge", "charge"):
+        value = body.get(key)
+        value = value.get("id") if isinstance(value, dict) else value
+        if isinstance(value, str) and value not in OWNERS:
+            OWNERS[value] = account
+    if path.startswith("/v1/payment_intents") and body.get("status") == "succeeded":
+        _maybe_dispute(body)
+    if path == "/v1/refunds" and body.get("id"):
+        _after_refund(resources.Refund._api_retrieve(body["id"]), account)
+
+
+def _card_number(charge: Any) -> str:
+    method = resources.store.get(f"payment_method:{charge.payment_method}")
+    return str(getattr(method, "_card_number", ""))
+
+
+def _maybe_dispute(intent: dict[str, Any]) -> None:
+    latest = intent["latest_charge"]
+    charge = resources.Charge._api_retrieve(latest["id"] if isinstance(latest, dict) else latest)
+    if _card_number(charge).endswith(DISPUTE_CARD) and not getattr(charge, "_disputed", False):
+        charge._disputed = True
+        charge.payment_intent = intent["id"]
+        dispute = Dispute(charge)
+        OWNERS[dispute.id] = OWNERS.get(intent["id"])
+        schedule_webhook(resources.Event("charge.dispute.created", dispute))
+
+
+def _after_refund(refund: Any, account: str | None) -> None:
+    charge = resources.Charge._api_retrieve(refund.charge)
+    schedule_webhook(resources.Event("charge.refunded", charge))
+    if _card_number(charge).endswith(FAILING_REFUND_CARD):
+        _fail_refund(refund)
+
+
+def _fail_refund(refund: Any) -> None:
+    refund.status = "failed"
+    refund.failure_reason = "expired_or_canceled_card"
+    for kind in ("refund.failed", "charge.refund.updated"):
+        schedule_webhook(resources.Event(kind, refund))
+
+
+async def _answer_locally(
+    request: web.Request,
+    form: list[tuple[str, str]],
+    query: list[tuple[str, str]],
+    account: str | None,
+) -> web.Response | None:
+    """What localstripe has no route for: events by account and type, accounts, links."""
+    if request.method == "GET" and request.path == "/v1/events":
+        return web.json_response(_list_events(query, account))
+    if request.method == "POST" and request.path == "/v1/accounts":
+        return web.json_response(_create_account(dict(form)))
+    if request.method == "POST" and request.path == "/v1/account_links":
+        return _account_link(request, dict(form))
+    return None
+
+
+def _list_events(query: list[tuple[str, str]], account: str | None) -> dict[str, Any]:
+    params = dict(query)
+    types = {v for k, v in query if re.fullmatch(r"types\[\d*\]", k)} | (
+        {params["type"]} if "type" in params else set()
+    )
+    bounds = {k[8:-1]: int(v) for k, v in query if k.startswith("created[")}
+    if "created" in params:
+        bounds["gte"] = bounds["lte"] = int(params["created"])
+    ordered = [o for k, o in resources.store.items() if k.startswith("event:")]
+    events = [
+        e
+        for e in reversed(ordered)  # newest first, as Stripe lists them
+        if getattr(e, "account", None) == account
+        and (not types or e.type in types)
+        and _within(e.created, bounds)
+    ]
+    after = params.get("starting_after")
+    if after:
+        ids = [e.id for e in events]
+        events = events[ids.index(after) + 1 :] if after in ids else []
+    limit = int(params.get("limit", 10))
+    return {
+        "object": "list",
+        "url": "/v1/events",
+        "has_more": len(events) > limit,
+        "data": [e._export() for e in events[:limit]],
+    }
+
+
+def _within(created: int, bounds: dict[str, int]) -> bool:
+    checks = {
+        "gt": lambda b: created > b,
+        "gte": lambda b: created >= b,
+        "lt": lambda b: created < b,
+        "lte": lambda b: created <= b,
+    }
+    return all(checks[k](b) for k, b in bounds.items() if k in checks)
+
+
+def _create_account(form: dict[str, str]) -> dict[str, Any]:
+    account_id = "acct_" + resources.random_id(16)
+    ACCOUNTS[account_id] = {
+        "id": account_id,
+        "object": "account",
+        "type": form.get("type", "standard"),
+        "country": form.get("country", "US"),
+        "email": form.get("email"),
+        "charges_enabled": False,
+        "details_submitted": False,
+        "created": int(time.time()),
+        "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+    }
+    return ACCOUNTS[account_id]
+
+
+def _account_link(request: web.Request, form: dict[str, str]) -> web.Response:
+    missing = [k for k in ("account", "type", "refresh_url", "return_url") if not form.get(k)]
+    if missing:
+        return _error(400, f"Missing required param: {missing[0]}.", "parameter_missing")
+    if form["account"] not in ACCOUNTS and not form["account"].startswith("acct_"):
+        return _error(400, "No such account.", "resource_missing")
+    now = int(time.time())
+    host = f"{request.scheme}://{request.host}"
+    return web.json_response(
+        {
+            "object": "account_link",
+            "created": now,
+            "expires_at": now + 300,
+            "url": f"{host}/_config/shim/onboarding/{form['account']}",
+        }
+    )
+
+
+async def _requests(request: web.Request) -> web.Response:
+    return web.json_response(REQUESTS)
+
+
+async def _close_dispute(request: web.Request) -> web.Response:
+    """Stripe decides a dispute (`{"status": "won" | "lost"}`): charge.dispute.closed."""
+    dispute = resources.store[f"dispute:{request.match_info['id']}"]
+    dispute.status = (await request.post()).get("status", "won")
+    schedule_webhook(resources.Event("charge.dispute.closed", dispute))
+    return web.json_response(dispute._export())
+
+
+async def _fail_refund_route(request: web.Request) -> web.Response:
+    refund = resources.Refund._api_retrieve(request.match_info["id"])
+    _fail_refund(refund)
+    return web.json_response(refund._export())
+
+
+def _error(status: int, message: str, code: str) -> web.Response:
+    body = {"error": {"type": "invalid_request_error", "message": message, "code": code}}
+    return web.json_response(body, status=status)
