@@ -55,6 +55,7 @@ class Dispute(resources.StripeObject):
 def install(app: web.Application) -> None:
     app.middlewares.insert(0, shim_middleware)
     app.router.add_get("/_config/shim/requests", _requests)
+    app.router.add_delete("/_config/shim/requests/last", _forget_last)
     app.router.add_post("/_config/shim/disputes/{id}/close", _close_dispute)
     app.router.add_post("/_config/shim/refunds/{id}/fail", _fail_refund_route)
     _patch_localstripe()
@@ -89,6 +90,8 @@ async def shim_middleware(request: web.Request, handler: Any) -> web.StreamRespo
             "path": request.path,
             "params": [k for k, _ in form + query],
             "stripe_account": account,
+            # The service's own calls carry the secret key; Stripe.js's carry the publishable one.
+            "server": request.headers.get("Authorization", "").startswith("Bearer sk_"),
         }
     )
     match = _OBJECT_PATH.match(request.path)
@@ -259,6 +262,12 @@ def _account_link(request: web.Request, form: dict[str, str]) -> web.Response:
 
 async def _requests(request: web.Request) -> web.Response:
     return web.json_response(REQUESTS)
+
+
+async def _forget_last(request: web.Request) -> web.Response:
+    """A test that sends a bad request on purpose takes it back out of the record."""
+    REQUESTS.pop()
+    return web.json_response({})
 
 
 async def _close_dispute(request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from api.deps import AppDeps
 from payreq import db
 from payreq.codec import Keyring
 from payreq.temporal import converter_for
+from tests import stripe_contract
 from tests.support import (
     BIN_DIR,
     TEST_PAYLOAD_KEY,
@@ -103,8 +104,24 @@ def smtp(smtp_server: tuple[RecordingHandler, SmtpConfig]) -> RecordingHandler:
 def fake_stripe() -> Iterator[str]:
     proc, base = start_fake_stripe()
     yield base
+    # The contract, checked for the whole session: every request the tests made the service
+    # send is one the pinned SDK's param types define (tests/stripe_contract.py).
+    report = stripe_contract.check(stripe_contract.recorded(base))
     proc.terminate()
     proc.wait(10)
+    STRIPE_CONTRACT.append(report)
+    assert not report.problems, f"parameters Stripe does not define: {report.problems}"
+
+
+STRIPE_CONTRACT: list[stripe_contract.Report] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for report in STRIPE_CONTRACT:
+        terminalreporter.write_line(
+            f"Stripe contract: {report.checked} calls checked against stripe-python's param "
+            f"types, {len(report.problems)} undefined parameters"
+        )
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +19,7 @@ from fastapi import FastAPI
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
+from tests import stripe_shapes as shapes
 from tests.support import WEBHOOK_SECRET, Harness, free_port
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import Empty, RequestState, workflow_id
@@ -54,17 +54,11 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) ->
     return f"t={t},v1={mac}"
 
 
-def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> bytes:
-    event = {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "type": kind,
-        "created": int(time.time()),
-        "livemode": False,
-        "api_version": "2024-06-20",
-        "data": {"object": obj},
-    }
-    return json.dumps(event).encode()
+def stripe_event(
+    kind: str, obj: dict[str, Any], event_id: str | None = None, account: str | None = None
+) -> bytes:
+    """A Stripe event of Stripe's published shape (tests/stripe_shapes.py), as bytes to sign."""
+    return json.dumps(shapes.event(kind, obj, event_id, account)).encode()
 
 
 def intent_object(
@@ -80,16 +74,7 @@ def intent_object(
     metadata = {"payment_request_id": request_id, "practice_id": practice_id}
     if card_label:
         metadata["card"] = card_label
-    return {
-        "id": payment_id,
-        "object": "payment_intent",
-        "amount": amount,
-        "amount_received": amount if status == "succeeded" else 0,
-        "currency": "usd",
-        "status": status,
-        "payment_method": "pm_card_visa",
-        "metadata": metadata,
-    }
+    return shapes.payment_intent(payment_id, amount, metadata, status)
 
 
 async def post_event(

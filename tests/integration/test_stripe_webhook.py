@@ -13,6 +13,7 @@ import httpx
 from temporalio.client import Client
 
 from api.metrics import app_metrics
+from tests import stripe_shapes as shapes
 from tests.integration.pay_helpers import (
     intent_object,
     payment_rows,
@@ -140,14 +141,7 @@ async def test_refunds_in_any_order_and_disputes_change_the_request(
 
         def charge(refunded: int) -> dict[str, object]:
             # no metadata on the charge: the service finds the request by its payment
-            return {
-                "id": "ch_1",
-                "object": "charge",
-                "amount": 8000,
-                "amount_refunded": refunded,
-                "payment_intent": payment,
-                "metadata": {},
-            }
+            return shapes.charge(payment, 8000, refunded)
 
         later, earlier = (
             stripe_event("charge.refunded", charge(3000)),
@@ -158,15 +152,7 @@ async def test_refunds_in_any_order_and_disputes_change_the_request(
         await eventually(lambda: _paid(harness, request_id, 5000))
         await eventually(lambda: _payment_status(harness, payment, "partially_refunded"))
 
-        dispute = {
-            "id": "dp_1",
-            "object": "dispute",
-            "charge": "ch_1",
-            "payment_intent": payment,
-            "amount": 5000,
-            "status": "needs_response",
-            "metadata": {},
-        }
+        dispute = shapes.dispute(payment, 5000)
         assert (
             await post_event(api, stripe_event("charge.dispute.created", dispute))
         ).status_code == 200
@@ -204,7 +190,7 @@ async def test_processing_is_pending_until_it_succeeds_and_failures_are_recorded
             await post_event(api, stripe_event("payment_intent.succeeded", done))
         ).status_code == 200
         await eventually(lambda: _paid(harness, request_id, 4000))
-        other = await post_event(api, stripe_event("customer.created", {"id": "cus_1"}))
+        other = await post_event(api, stripe_event("customer.created", shapes.shape("charge")))
     assert other.status_code == 200 and other.json()["outcome"] == "ignored"
     types = [
         r["type"]

@@ -38,6 +38,7 @@ from payreq.codec import Keyring
 from payreq.dev import _SA_TYPES
 from payreq.practices import create_practice
 from payreq.temporal import converter_for
+from tests import stripe_shapes as shapes
 from tests.integration.pay_helpers import intent_object, serve, sign, stripe_event
 from tests.support import (
     BIN_DIR,
@@ -368,16 +369,8 @@ def refund_event(
     refunded: int,
     event_id: str | None = None,
 ) -> bytes:
-    charge = {
-        "id": "ch_" + payment_id[3:],
-        "object": "charge",
-        "payment_intent": payment_id,
-        "amount": amount,
-        "amount_refunded": refunded,
-        "refunded": refunded >= amount,
-        "currency": "usd",
-        "metadata": {"payment_request_id": request_id, "practice_id": stack.practice_id},
-    }
+    metadata = {"payment_request_id": request_id, "practice_id": stack.practice_id}
+    charge = shapes.charge(payment_id, amount, refunded, metadata)
     return stripe_event("charge.refunded", charge, event_id)
 
 
