@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    # The kind of connected account POST /v1/practice/stripe-onboarding creates for a practice
+    # that has none: "standard" (the clinic's own full Stripe account) or "express".
+    stripe_connect_account_type: Literal["standard", "express"] = "standard"
     # Where the pay page loads Stripe.js from; tests point it at a local double.
     stripe_js_url: str = "https://js.stripe.com/v3/"
 

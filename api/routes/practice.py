@@ -9,12 +9,14 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import asyncpg
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
+from payreq.stripe import connect
 
 router = APIRouter(prefix="/v1/practice", tags=["practice"])
 
@@ -31,6 +33,14 @@ _DOC = {
     "reminders_on_weekends": "When false, a reminder due on a Saturday or Sunday goes out "
     "on the Monday.",
     "reply_to": "Where patients' replies go (the emails' `Reply-To`); null for none.",
+    "stripe_account_id": "The practice's own connected Stripe account (`acct_...`): its "
+    "payments are direct charges on it. null: charges go to the platform's own account.",
+    "statement_descriptor_suffix": "Shown after the platform's statement descriptor on the "
+    "patient's card statement: at most 22 characters, at least one letter, none of "
+    "`< > \\ ' \" *`; null for none.",
+    "platform_fee_bps": "The platform's fee on each payment to the connected account, in "
+    "basis points (250 = 2.5%, rounded down to the minor unit); 0 for none. Ignored without "
+    "a connected account.",
     "embed_origins": "Origins allowed to embed the staff panel in an iframe and to receive "
     "its messages, e.g. `https://pms.example.com` (https; http only for localhost); [] for "
     "none.",
@@ -46,6 +56,9 @@ class PracticeOut(BaseModel):
     reminders_on_weekends: bool = Field(description=_DOC["reminders_on_weekends"])
     reply_to: str | None = Field(description=_DOC["reply_to"])
     embed_origins: list[str] = Field(description=_DOC["embed_origins"])
+    stripe_account_id: str | None = Field(description=_DOC["stripe_account_id"])
+    statement_descriptor_suffix: str | None = Field(description=_DOC["statement_descriptor_suffix"])
+    platform_fee_bps: int = Field(description=_DOC["platform_fee_bps"])
 
 
 class PracticePatch(BaseModel):
@@ -62,6 +75,26 @@ class PracticePatch(BaseModel):
     embed_origins: list[str] | None = Field(
         None, max_length=MAX_EMBED_ORIGINS, description=_DOC["embed_origins"]
     )
+
+    stripe_account_id: str | None = Field(
+        None, max_length=69, description=_DOC["stripe_account_id"], examples=["acct_1Pgaf"]
+    )
+    statement_descriptor_suffix: str | None = Field(
+        None, max_length=64, description=_DOC["statement_descriptor_suffix"]
+    )
+    platform_fee_bps: int | None = Field(
+        None, ge=0, le=connect.MAX_FEE_BPS, description=_DOC["platform_fee_bps"]
+    )
+
+    @field_validator("stripe_account_id")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return connect.account_id(value)
+
+    @field_validator("statement_descriptor_suffix")
+    @classmethod
+    def _suffix(cls, value: str | None) -> str | None:
+        return connect.descriptor_suffix(value)
 
     @field_validator("embed_origins")
     @classmethod
@@ -94,7 +127,10 @@ class PracticePatch(BaseModel):
         return value
 
 
-_COLUMNS = "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to, embed_origins"
+_COLUMNS = (
+    "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to, embed_origins,"
+    " stripe_account_id, statement_descriptor_suffix, platform_fee_bps"
+)
 
 
 def embed_origin(value: str) -> str:
@@ -132,6 +168,9 @@ def _out(row: Any) -> PracticeOut:
         reminders_on_weekends=row["reminders_on_weekends"],
         reply_to=row["reply_to"],
         embed_origins=list(row["embed_origins"]),
+        stripe_account_id=row["stripe_account_id"],
+        statement_descriptor_suffix=row["statement_descriptor_suffix"],
+        platform_fee_bps=row["platform_fee_bps"],
     )
 
 
@@ -144,14 +183,15 @@ async def get_practice(practice: CurrentPractice, deps: Deps) -> PracticeOut:
 @router.patch(
     "",
     response_model=PracticeOut,
-    responses=error_responses(400, 401, 413, 422),
+    responses=error_responses(400, 401, 409, 413, 422),
     summary="Change settings",
     description="Reminder settings apply to requests created afterwards; name and Reply-To "
     "apply to every email sent from now on.",
 )
 async def patch_practice(body: PracticePatch, practice: CurrentPractice, deps: Deps) -> PracticeOut:
     changes: dict[str, object] = {k: getattr(body, k) for k in body.model_fields_set}
-    for key in ("name", "timezone", "reminder_send_time", "reminders_on_weekends", "embed_origins"):
+    not_null = ("reminders_on_weekends", "embed_origins", "platform_fee_bps")
+    for key in ("name", "timezone", "reminder_send_time", *not_null):
         if key in changes and changes[key] is None:
             raise ApiError(422, "invalid_value", f"{key} cannot be null.", key)
     if "reminder_send_time" in changes:
@@ -159,7 +199,15 @@ async def patch_practice(body: PracticePatch, practice: CurrentPractice, deps: D
         changes["reminder_send_time"] = time(int(hour), int(minute))
     assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
     if assignments:
-        await deps.pool.execute(
-            f"UPDATE practices SET {assignments} WHERE id = $1", practice.id, *changes.values()
-        )
+        try:
+            await deps.pool.execute(
+                f"UPDATE practices SET {assignments} WHERE id = $1", practice.id, *changes.values()
+            )
+        except asyncpg.UniqueViolationError as exc:  # one account, one practice
+            raise ApiError(
+                409,
+                "stripe_account_taken",
+                "That Stripe account belongs to another practice.",
+                "stripe_account_id",
+            ) from exc
     return await get_practice(practice, deps)
