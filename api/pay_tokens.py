@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from activities.read_model import hash_token
+from workflows.currencies import minimum_charge
 from workflows.types import CLOSED_STATUSES, Status
 
 MAX_TOKEN_LENGTH = 128
@@ -60,8 +61,10 @@ class PayLink:
 
     @property
     def min_amount(self) -> int:
-        """The practice minimum, unless less than that remains: then exactly what remains."""
-        return min(self.min_payment_amount, self.amount_remaining)
+        """The practice minimum (never below Stripe's minimum charge), unless less than that
+        remains: then exactly what remains."""
+        floor = max(self.min_payment_amount, minimum_charge(self.currency))
+        return min(floor, self.amount_remaining)
 
 
 async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLink | None:

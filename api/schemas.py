@@ -9,7 +9,6 @@ import unicodedata
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from babel.numbers import list_currencies
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -24,12 +23,19 @@ from pydantic import (
     model_validator,
 )
 
+from workflows import currencies
+
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a charge, in minor units
 MAX_EMAILS = 10
 MAX_NOTE = 1000
 MAX_NAME = 100
 MAX_ID = 100
-CURRENCIES = frozenset(c.lower() for c in list_currencies())
+# Only those Stripe can charge in whose rules are known (workflows/currencies.py).
+CURRENCIES = frozenset(currencies.CURRENCIES)
+CURRENCY_DOC = (
+    "Lower-case ISO 4217 code of a currency Stripe charges in; `amount` must be at least "
+    "Stripe's minimum charge for it (50 for usd)."
+)
 
 
 def _no_nul(value: str) -> str:
@@ -140,9 +146,7 @@ class CreatePaymentRequest(Strict):
     facility: Facility
     emails: Emails
     note: Annotated[str, Field(max_length=MAX_NOTE), AfterValidator(_no_nul)] = ""
-    currency: str = Field(
-        "usd", pattern="^[a-z]{3}$", description="Lower-case ISO 4217 code.", examples=["usd"]
-    )
+    currency: str = Field("usd", pattern="^[a-z]{3}$", description=CURRENCY_DOC, examples=["usd"])
     reminder_days: (
         Annotated[list[Annotated[StrictInt, Field(ge=1, le=365)]], Field(max_length=20)] | None
     ) = Field(None, description="Days after sending when reminders go out; practice default.")
@@ -166,7 +170,10 @@ class CreatePaymentRequest(Strict):
     @classmethod
     def _known_currency(cls, value: str) -> str:
         if value not in CURRENCIES:
-            raise ValueError("unknown currency: use a lower-case ISO 4217 code such as usd")
+            raise ValueError(
+                "not a currency card payments can be made in; one of: "
+                + ", ".join(sorted(CURRENCIES))
+            )
         return value
 
 

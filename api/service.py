@@ -21,7 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppDeps, Practice
 from api.errors import ApiError
+from api.pay_page import money
 from api.schemas import CreatePaymentRequest
+from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     SA_AMOUNT_REMAINING,
@@ -47,6 +49,7 @@ UPDATE_ERRORS: dict[str, tuple[int, str]] = {
     ErrorType.REQUEST_CLOSED: (409, "request_closed"),
     ErrorType.AMOUNT_BELOW_PAID: (409, "amount_below_paid"),
     ErrorType.INVALID_CHANGE: (422, "invalid_change"),
+    ErrorType.REMAINDER_BELOW_MINIMUM: (422, "remainder_below_minimum"),
 }
 
 
@@ -79,6 +82,7 @@ def workflow_input(
     if body.expires_in_days is not None:
         policy = replace(policy, expires_in_days=body.expires_in_days)
     assert body.amount is not None  # the schema defaults it to balance_due
+    check_chargeable(body.currency, body.amount)
     return PaymentRequestInput(
         request_id=request_id,
         practice_id=practice.id,
@@ -94,6 +98,22 @@ def workflow_input(
         created_at=datetime.now(UTC),
         policy=policy,
     )
+
+
+def check_chargeable(code: str, amount: int) -> None:
+    """A request must be payable by card: at least Stripe's minimum charge, in its steps."""
+    found = currencies.currency(code)
+    if found is not None and amount < found.minimum:
+        raise ApiError(
+            422,
+            "amount_below_minimum",
+            f"The amount must be at least {money(found.minimum, code)}, the smallest card "
+            "payment in this currency.",
+            "amount",
+        )
+    problem = currencies.amount_problem(code, amount)
+    if problem:
+        raise ApiError(422, "invalid_value", f"amount: {problem}.", "amount")
 
 
 async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState:

@@ -21,37 +21,38 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.book import RequestBook
+    from workflows.currencies import leaves_unpayable_remainder
     from workflows.outbound import (
         DELIVERY_ATTEMPT_TIMEOUT,
         DELIVERY_RETRY,
         DELIVERY_WINDOW,
         DeliverEventWorkflow,
     )
-    from workflows.types import (
-        SA_AMOUNT_REMAINING,
-        SA_NEXT_ACTION_AT,
-        SA_PRACTICE,
-        SA_STATUS,
-        CancelInput,
-        ChangeInput,
-        DeliverEventInput,
-        DeliverEventsInput,
-        DisputeChanged,
-        EmailKind,
-        EmailResult,
-        Empty,
-        ErrorType,
-        OutboundEvent,
-        PaymentReceived,
-        PaymentRequestInput,
-        RecordRequestResult,
-        RefundInput,
-        RefundReceived,
-        RequestState,
-        ResendInput,
-        SaveResult,
-        Status,
-    )
+from workflows.types import (
+    SA_AMOUNT_REMAINING,
+    SA_NEXT_ACTION_AT,
+    SA_PRACTICE,
+    SA_STATUS,
+    CancelInput,
+    ChangeInput,
+    DeliverEventInput,
+    DeliverEventsInput,
+    DisputeChanged,
+    EmailKind,
+    EmailResult,
+    Empty,
+    ErrorType,
+    OutboundEvent,
+    PaymentReceived,
+    PaymentRequestInput,
+    RecordRequestResult,
+    RefundInput,
+    RefundReceived,
+    RequestState,
+    ResendInput,
+    SaveResult,
+    Status,
+)
 
 READ_MODEL_TIMEOUT = timedelta(seconds=15)
 READ_MODEL_RETRY = RetryPolicy(
@@ -293,6 +294,13 @@ class PaymentRequestWorkflow:
         if inp.amount is not None and inp.amount < self._b.ledger.amount_paid:
             raise ApplicationError(
                 "amount is below what was already paid", type=ErrorType.AMOUNT_BELOW_PAID
+            )
+        if inp.amount is not None and leaves_unpayable_remainder(
+            self._b.inp.currency, inp.amount, self._b.ledger.amount_paid
+        ):
+            raise ApplicationError(
+                "the amount would leave less to pay than the smallest card payment",
+                type=ErrorType.REMAINDER_BELOW_MINIMUM,
             )
 
     @workflow.query

@@ -56,6 +56,7 @@ class ErrorType(StrEnum):
     REQUEST_CLOSED = "RequestClosed"
     AMOUNT_BELOW_PAID = "AmountBelowPaid"
     INVALID_CHANGE = "InvalidChange"
+    REMAINDER_BELOW_MINIMUM = "RemainderBelowMinimum"
     SMTP_REJECTED = "SmtpRejected"
     SMTP_TEMPORARY = "SmtpTemporary"
     STRIPE_ERROR = "StripeError"

@@ -37,6 +37,7 @@ from payreq.stripe.payments import (
     PaymentMethodUnusable,
     pay,
 )
+from workflows.currencies import amount_problem, leaves_unpayable_remainder, minimum_charge
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import CLOSED_STATUSES, RequestState, workflow_id
 
@@ -127,7 +128,11 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
         402: {"model": ErrorResponse, "description": "The card was declined."},
         404: {"model": ErrorResponse},
         409: {"model": ErrorResponse, "description": "More than remains, or closed."},
-        422: {"model": ErrorResponse, "description": "Below the minimum."},
+        422: {
+            "model": ErrorResponse,
+            "description": "Below the minimum, or would leave less than the smallest card "
+            "payment (`remainder_below_minimum`).",
+        },
         429: {"model": ErrorResponse},
         503: {"model": ErrorResponse, "description": "Stripe or Temporal unavailable."},
     },
@@ -142,7 +147,9 @@ async def create_payment(
     state = await _current_state(deps, link.request_id)
     if state.status in CLOSED_STATUSES:
         raise ApiError(409, "request_closed", f"This payment request is {state.status}.")
-    minimum = min(link.min_payment_amount, state.amount_remaining)
+    minimum = min(
+        max(link.min_payment_amount, minimum_charge(link.currency)), state.amount_remaining
+    )
     if body.amount < minimum:
         raise ApiError(
             422,
@@ -157,12 +164,30 @@ async def create_payment(
             f"Only {money(state.amount_remaining, link.currency)} remains to pay.",
             "amount",
         )
+    _check_remainder(link, state.amount_remaining, body.amount)
     intent = await _create_intent(deps, link, body)
     return PaymentResult(
         payment_intent_id=intent["id"],
         status=intent["status"],
         client_secret=intent["client_secret"],
     )
+
+
+def _check_remainder(link: PayLink, remaining: int, amount: int) -> None:
+    """A payment must not leave a balance that no card payment could ever settle."""
+    if leaves_unpayable_remainder(link.currency, remaining, amount):
+        smallest = money(minimum_charge(link.currency), link.currency)
+        raise ApiError(
+            422,
+            "remainder_below_minimum",
+            f"That would leave {money(remaining - amount, link.currency)}, less than the "
+            f"smallest card payment ({smallest}). Please pay the full "
+            f"{money(remaining, link.currency)}.",
+            "amount",
+        )
+    problem = amount_problem(link.currency, amount)
+    if problem:
+        raise ApiError(422, "invalid_value", f"amount: {problem}.", "amount")
 
 
 @router.get("/static/pay/{name}", include_in_schema=False)

@@ -20,6 +20,9 @@ async def test_defaults_are_readable(api: httpx.AsyncClient, harness: Harness) -
         "reminder_send_time": "10:00",
         "reminders_on_weekends": False,
         "reply_to": "billing@sunrise.example",
+        "stripe_account_id": None,
+        "statement_descriptor_suffix": None,
+        "platform_fee_bps": 0,
     }
 
 
