@@ -43,6 +43,19 @@ def verify_event(body: bytes, header: str | None, secret: str) -> dict[str, Any]
     return event
 
 
+def verify_any(body: bytes, header: str | None, secrets: str) -> dict[str, Any]:
+    """STRIPE_WEBHOOK_SECRET may list several secrets, comma-separated: the platform endpoint's
+    and the Connect endpoint's (each Stripe endpoint signs with its own)."""
+    *others, last = [s.strip() for s in secrets.split(",") if s.strip()] or [""]
+    for secret in others:
+        try:
+            return verify_event(body, header, secret)
+        except ApiError as exc:
+            if exc.code != "invalid_signature":
+                raise
+    return verify_event(body, header, last)
+
+
 @router.post(
     "/webhooks/stripe",
     response_model=WebhookAck,
@@ -57,7 +70,7 @@ async def stripe_webhook(request: Request, deps: Deps) -> WebhookAck:
     secret = deps.settings.stripe_webhook_secret
     if secret is None:
         raise ApiError(503, "not_configured", "STRIPE_WEBHOOK_SECRET is not set.")
-    event = verify_event(
+    event = verify_any(
         await request.body(), request.headers.get("stripe-signature"), secret.get_secret_value()
     )
     inbox = StripeInbox(deps.temporal, deps.stripe)

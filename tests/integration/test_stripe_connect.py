@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from pydantic import SecretStr
 
 from tests import stripe_contract
 from tests.integration.pay_helpers import (
@@ -17,10 +18,11 @@ from tests.integration.pay_helpers import (
     read_model,
     register_webhook,
     serve,
+    sign,
     start_request,
     stripe_event,
 )
-from tests.support import Harness, eventually
+from tests.support import WEBHOOK_SECRET, Harness, eventually
 
 
 async def test_malformed_connect_settings_are_422_naming_the_field(api: httpx.AsyncClient) -> None:
@@ -143,3 +145,23 @@ async def test_an_event_from_another_account_changes_nothing(
 
 async def _remaining_is(h: Harness, request_id: str, amount: int) -> bool:
     return bool((await read_model(h, request_id))["amount_remaining"] == amount)
+
+
+async def test_the_platform_and_connect_endpoint_secrets_both_verify(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    deps = api._transport.app.state.deps  # type: ignore[attr-defined]
+    deps.settings = deps.settings.model_copy(
+        update={"stripe_webhook_secret": SecretStr(f"whsec_platform_endpoint,{WEBHOOK_SECRET}")}
+    )
+    async with harness.worker():
+        request_id, _ = await start_request(harness, amount=12000)
+        body = stripe_event(
+            "payment_intent.succeeded",
+            intent_object("pi_3TwoSecrets0001", 5000, request_id, harness.practice_id),
+        )
+        platform = await post_event(api, body, sign(body, secret="whsec_platform_endpoint"))
+        connect = await post_event(api, body, sign(body))
+        forged = await post_event(api, body, sign(body, secret="whsec_someone_else"))
+    assert [r.status_code for r in (platform, connect, forged)] == [200, 200, 400]
+    assert [platform.json()["outcome"], connect.json()["outcome"]] == ["signalled", "duplicate"]
