@@ -30,7 +30,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from payreq.stripe.client import options
+from payreq.stripe.client import log_failure, options
 from payreq.stripe.events import MONEY_EVENTS
 from payreq.stripe.inbox import StripeInbox, receive
 from workflows.reconcile import (
@@ -93,21 +93,25 @@ class ReconcileActivities:
         )
         since = stored if stored is not None else int(time.time()) - inp.first_run_lookback_seconds
         newest, seen, handed = since, 0, 0
-        page = await self._stripe.v1.events.list_async(
-            {
-                "types": list(MONEY_EVENTS),
-                "created": {"gte": since - inp.overlap_seconds},
-                "limit": PAGE_SIZE,
-            },
-            options(account),
-        )
-        async for event in page.auto_paging_iter():
-            data = event.to_dict()
-            seen += 1
-            activity.heartbeat(seen)
-            newest = max(newest, int(data["created"]))
-            handled = await receive(self._pool, inbox, data)
-            handed += handled.outcome in HANDED_ON
+        try:
+            page = await self._stripe.v1.events.list_async(
+                {
+                    "types": list(MONEY_EVENTS),
+                    "created": {"gte": since - inp.overlap_seconds},
+                    "limit": PAGE_SIZE,
+                },
+                options(account),
+            )
+            async for event in page.auto_paging_iter():
+                data = event.to_dict()
+                seen += 1
+                activity.heartbeat(seen)
+                newest = max(newest, int(data["created"]))
+                handled = await receive(self._pool, inbox, data)
+                handed += handled.outcome in HANDED_ON
+        except stripe.StripeError as exc:
+            log_failure("event list", exc, account)
+            raise
         await self._pool.execute(_WATERMARK, name, newest)
         return seen, handed, newest
 

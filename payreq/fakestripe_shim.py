@@ -109,7 +109,23 @@ async def shim_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         _account.reset(token)
     if request.method == "POST" and isinstance(response, web.Response) and response.status < 300:
         _after_create(request.path, json.loads(response.text or "{}"), account)
+    if isinstance(response, web.Response) and response.status == 404:
+        return _with_stripes_code(response)
     return response
+
+
+def _with_stripes_code(response: web.Response) -> web.Response:
+    """localstripe's 404 has no error code; Stripe's is `resource_missing`."""
+    try:
+        body = json.loads(response.text or "{}")
+    except ValueError:
+        return response
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or error.get("code"):
+        return response
+    error["code"] = "resource_missing"
+    error.setdefault("type", "invalid_request_error")
+    return web.json_response(body, status=404)
 
 
 def _translate_intent(request: web.Request, form: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -127,7 +127,11 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
         400: {"model": ErrorResponse, "description": "Malformed JSON."},
         402: {"model": ErrorResponse, "description": "The card was declined."},
         404: {"model": ErrorResponse},
-        409: {"model": ErrorResponse, "description": "More than remains, or closed."},
+        409: {
+            "model": ErrorResponse,
+            "description": "More than remains, closed, or the attempt was made with another "
+            "amount or card (`attempt_mismatch`).",
+        },
         422: {
             "model": ErrorResponse,
             "description": "Below the minimum, or would leave less than the smallest card "

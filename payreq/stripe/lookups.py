@@ -60,16 +60,24 @@ class StripeLookups:
         charge = dispute.get("charge")
         if not isinstance(charge, str) or self._stripe is None:
             return None
-        found = await self._stripe.v1.charges.retrieve_async(charge, {}, options(account))
+        try:
+            found = await self._stripe.v1.charges.retrieve_async(charge, {}, options(account))
+        except stripe.StripeError as exc:
+            log_failure("charge lookup", exc, account)
+            raise
         intent = found.to_dict().get("payment_intent")
         return str(intent) if intent else None
 
     async def intent_metadata(self, payment_id: str, account: str | None) -> dict[str, Any] | None:
         if self._stripe is None:
             return None
-        intent = await self._stripe.v1.payment_intents.retrieve_async(
-            payment_id, {}, options(account)
-        )
+        try:
+            intent = await self._stripe.v1.payment_intents.retrieve_async(
+                payment_id, {}, options(account)
+            )
+        except stripe.StripeError as exc:
+            log_failure("payment intent lookup", exc, account)
+            raise
         metadata = intent.to_dict().get("metadata")
         return dict(metadata) if isinstance(metadata, dict) else None
 
@@ -83,7 +91,10 @@ class StripeLookups:
                 ),
                 METHOD_LOOKUP_TIMEOUT_SECONDS,
             )
-        except (stripe.StripeError, TimeoutError):
+        except stripe.StripeError as exc:
+            log_failure("payment method lookup", exc, account)
+            return None  # never fatal: the payment counts whether or not we can name the card
+        except TimeoutError:
             return None
         card = found.to_dict().get("card")
         return dict(card) if isinstance(card, dict) else None

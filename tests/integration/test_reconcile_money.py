@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tests import stripe_contract
 from tests.integration.pay_helpers import read_model, silence_webhook, start_request
 from tests.integration.test_reconcile import reconcile
 from tests.support import Harness, eventually
@@ -135,3 +136,34 @@ async def test_stripes_failing_refund_card_fails_every_refund(
 
 async def _status_is(h: Harness, payment_id: str, status: str) -> bool:
     return (await _payment(h, payment_id)).get("status") == status
+
+
+async def test_a_connected_accounts_events_are_reconciled_on_that_account(
+    harness: Harness, api: httpx.AsyncClient, fake_stripe: str
+) -> None:
+    await silence_webhook(fake_stripe)
+    assert (await api.post("/v1/practice/stripe-onboarding")).status_code == 200
+    account = (await api.get("/v1/practice")).json()["stripe_account_id"]
+    card = await harness.stripe.v1.payment_methods.create_async(
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        },
+        {"stripe_account": account},
+    )
+    async with harness.worker():
+        request_id, token = await start_request(harness, amount=12000)
+        payment = await _pay(api, token, 4000, card.id, "recon-connect-1")
+        await _reconciled(harness, request_id, 8000)
+        await harness.stripe.v1.refunds.create_async(
+            {"payment_intent": payment, "amount": 1000}, {"stripe_account": account}
+        )
+        await _reconciled(harness, request_id, 9000)
+    listings = [
+        r["stripe_account"]
+        for r in stripe_contract.recorded(fake_stripe)
+        if (r["method"], r["path"]) == ("GET", "/v1/events")
+    ]
+    assert None in listings and account in listings  # the platform's, and the practice's
+    watermarks = await harness.pool.fetch("SELECT name FROM reconcile_watermarks ORDER BY 1")
+    assert [w["name"] for w in watermarks] == ["stripe-payments", f"stripe-payments:{account}"]
