@@ -7,9 +7,7 @@ at the pinned API version (dev stack and tests only; never imported in productio
 - Connect: records the `Stripe-Account` of every request, scopes what is made on a connected
   account to it (anyone else gets Stripe's 404), stamps `account` on its events, serves
   `/v1/accounts` and `/v1/account_links`, and lists events per account (with `types`).
-- Emits the money events localstripe never does, the way Stripe's test cards would:
-  `charge.refunded` for every refund; a card ending 0259 is disputed once charged; a refund of a
-  card ending 5126 fails (`refund.failed`, `charge.refund.updated`) and its money comes back.
+- Emits the money events localstripe never does (payreq/fakestripe_events.py).
 - Records every /v1 request (method, path, parameter names, Stripe-Account): GET
   /_config/shim/requests, so a test can check each one against the SDK's param types.
 """
@@ -25,56 +23,23 @@ from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 from localstripe import resources
-from localstripe.webhooks import schedule_webhook
+
+from payreq import fakestripe_events
+from payreq.fakestripe_events import OWNERS
 
 _account: contextvars.ContextVar[str | None] = contextvars.ContextVar("account", default=None)
 REQUESTS: list[dict[str, Any]] = []
-OWNERS: dict[str, str | None] = {}  # object id -> the account it was made on (None: platform)
-EXTRAS: dict[str, dict[str, Any]] = {}  # intent id -> parameters localstripe does not keep
 ACCOUNTS: dict[str, dict[str, Any]] = {}
-DISPUTE_CARD, FAILING_REFUND_CARD = "0259", "5126"
 _OBJECT_PATH = re.compile(r"^/v1/[a-z_]+/((?:pi|pm|ch|re|cus|dp|acct)_[A-Za-z0-9_]+)")
-_KEPT_ASIDE = ("application_fee_amount", "statement_descriptor_suffix")
-
-
-class Dispute(resources.StripeObject):
-    object = "dispute"
-    _id_prefix = "dp_"
-
-    def __init__(self, charge: Any) -> None:
-        super().__init__()
-        self.amount = charge.amount
-        self.currency = charge.currency
-        self.charge = charge.id
-        self.payment_intent = charge.payment_intent
-        self.reason = "fraudulent"
-        self.status = "needs_response"
-        self.metadata: dict[str, str] = {}
+# Real parameters localstripe refuses and has no use for: dropped after they are recorded.
+_DROPPED = ("application_fee_amount", "statement_descriptor_suffix")
 
 
 def install(app: web.Application) -> None:
     app.middlewares.insert(0, shim_middleware)
     app.router.add_get("/_config/shim/requests", _requests)
     app.router.add_delete("/_config/shim/requests/last", _forget_last)
-    app.router.add_post("/_config/shim/disputes/{id}/close", _close_dispute)
-    app.router.add_post("/_config/shim/refunds/{id}/fail", _fail_refund_route)
-    _patch_localstripe()
-
-
-def _patch_localstripe() -> None:
-    original = resources.Event.__init__
-
-    def stamped(self: Any, type: str, data: Any) -> None:  # noqa: A002 (localstripe's name)
-        original(self, type, data)
-        account = _account.get() or OWNERS.get(getattr(data, "id", ""))
-        if account:
-            self.account = account
-
-    resources.Event.__init__ = stamped
-    # A failed refund's money is back on the charge, as on Stripe.
-    resources.Charge.amount_refunded = property(
-        lambda self: sum(r.amount for r in self.refunds._list if r.status != "failed")
-    )
+    fakestripe_events.install(app, _account)
 
 
 @web.middleware
@@ -129,11 +94,11 @@ def _with_stripes_code(response: web.Response) -> web.Response:
 
 
 def _translate_intent(request: web.Request, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    kept, out = {}, []
+    out = []
     for key, value in form:
-        if key in _KEPT_ASIDE:
-            kept[key] = value
-        elif key.startswith("allowed_payment_method_types"):
+        if key in _DROPPED:
+            continue
+        if key.startswith("allowed_payment_method_types"):
             out.append((key.replace("allowed_", "", 1), value))
         elif key.startswith("automatic_payment_methods"):
             if key == "automatic_payment_methods[enabled]" and value == "true":
@@ -141,7 +106,6 @@ def _translate_intent(request: web.Request, form: list[tuple[str, str]]) -> list
         else:
             out.append((key, value))
     request._read_bytes = urlencode(out).encode()  # what localstripe's handler reads
-    request.__dict__["_shim_kept"] = kept
     return out
 
 
@@ -152,39 +116,9 @@ def _after_create(path: str, body: dict[str, Any], account: str | None) -> None:
         if isinstance(value, str) and value not in OWNERS:
             OWNERS[value] = account
     if path.startswith("/v1/payment_intents") and body.get("status") == "succeeded":
-        _maybe_dispute(body)
+        fakestripe_events.after_charge(body)
     if path == "/v1/refunds" and body.get("id"):
-        _after_refund(resources.Refund._api_retrieve(body["id"]), account)
-
-
-def _card_number(charge: Any) -> str:
-    method = resources.store.get(f"payment_method:{charge.payment_method}")
-    return str(getattr(method, "_card_number", ""))
-
-
-def _maybe_dispute(intent: dict[str, Any]) -> None:
-    latest = intent["latest_charge"]
-    charge = resources.Charge._api_retrieve(latest["id"] if isinstance(latest, dict) else latest)
-    if _card_number(charge).endswith(DISPUTE_CARD) and not getattr(charge, "_disputed", False):
-        charge._disputed = True
-        charge.payment_intent = intent["id"]
-        dispute = Dispute(charge)
-        OWNERS[dispute.id] = OWNERS.get(intent["id"])
-        schedule_webhook(resources.Event("charge.dispute.created", dispute))
-
-
-def _after_refund(refund: Any, account: str | None) -> None:
-    charge = resources.Charge._api_retrieve(refund.charge)
-    schedule_webhook(resources.Event("charge.refunded", charge))
-    if _card_number(charge).endswith(FAILING_REFUND_CARD):
-        _fail_refund(refund)
-
-
-def _fail_refund(refund: Any) -> None:
-    refund.status = "failed"
-    refund.failure_reason = "expired_or_canceled_card"
-    for kind in ("refund.failed", "charge.refund.updated"):
-        schedule_webhook(resources.Event(kind, refund))
+        fakestripe_events.after_refund(resources.Refund._api_retrieve(body["id"]))
 
 
 async def _answer_locally(
@@ -284,20 +218,6 @@ async def _forget_last(request: web.Request) -> web.Response:
     """A test that sends a bad request on purpose takes it back out of the record."""
     REQUESTS.pop()
     return web.json_response({})
-
-
-async def _close_dispute(request: web.Request) -> web.Response:
-    """Stripe decides a dispute (`{"status": "won" | "lost"}`): charge.dispute.closed."""
-    dispute = resources.store[f"dispute:{request.match_info['id']}"]
-    dispute.status = (await request.post()).get("status", "won")
-    schedule_webhook(resources.Event("charge.dispute.closed", dispute))
-    return web.json_response(dispute._export())
-
-
-async def _fail_refund_route(request: web.Request) -> web.Response:
-    refund = resources.Refund._api_retrieve(request.match_info["id"])
-    _fail_refund(refund)
-    return web.json_response(refund._export())
 
 
 def _error(status: int, message: str, code: str) -> web.Response:
