@@ -25,6 +25,7 @@ from payreq.stripe.accounts import Conn, payment_account
 from payreq.stripe.cards import CARD_LABEL_KEY, card_from_intent, card_label
 from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS
 from payreq.stripe.lookups import StripeLookups
+from payreq.stripe.refunds import record_refund_status
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     DisputeChanged,
@@ -107,6 +108,8 @@ class StripeInbox:
         """`charge.refunded` carries the charge; `refund.*` and `charge.refund.updated` carry
         the refund. Either way the totals come from the charge's refunds as Stripe has them
         now, so a refund that failed since counts as failed."""
+        if obj.get("object") == "refund" and obj.get("status"):
+            await record_refund_status(conn, str(obj["id"]), str(obj["status"]))
         charge = await self._lookups.charge_of(obj, account)
         payment_id = charge.get("payment_intent")
         if not payment_id:

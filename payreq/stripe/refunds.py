@@ -73,7 +73,8 @@ async def _record(
 
 
 async def record_refund_status(conn: Conn, refund_id: str, status: str) -> None:
-    """A refund's later fate from Stripe (a refund that failed after it was made)."""
+    """A refund's later fate from Stripe (a refund that failed after it was made); only the
+    refunds this service made have a row."""
     await conn.execute(
         "UPDATE refunds SET status = $2, updated_at = now() WHERE stripe_refund_id = $1",
         refund_id,

@@ -167,3 +167,36 @@ async def test_a_connected_accounts_events_are_reconciled_on_that_account(
     assert None in listings and account in listings  # the platform's, and the practice's
     watermarks = await harness.pool.fetch("SELECT name FROM reconcile_watermarks ORDER BY 1")
     assert [w["name"] for w in watermarks] == ["stripe-payments", f"stripe-payments:{account}"]
+
+
+async def test_a_failed_refund_of_an_overpayment_is_recorded_as_failed(
+    harness: Harness, api: httpx.AsyncClient, fake_stripe: str
+) -> None:
+    await silence_webhook(fake_stripe)
+    card = await _card(harness, "4000000000005126")
+    async with harness.worker():
+        request_id, token = await start_request(harness, amount=5000)
+        payment = await _pay(api, token, 5000, card, "recon-over-01")
+        # A second payment of the same balance, made before the first was applied: the excess.
+        second = await _pay(api, token, 5000, card, "recon-over-02")
+        await _reconciled(harness, request_id, 0)
+
+        async def refunded() -> Any:
+            return await harness.pool.fetchrow(
+                "SELECT status, stripe_refund_id FROM refunds WHERE payment_request_id = $1",
+                request_id,
+            )
+
+        made = await eventually(refunded, timeout=15)
+        await reconcile(harness)
+
+        async def failed() -> bool:
+            row = await refunded()
+            return bool(row["status"] == "failed")
+
+        await eventually(failed, timeout=15)
+    assert made["stripe_refund_id"].startswith("re_")
+    rows = await harness.pool.fetch(
+        "SELECT id FROM payments WHERE payment_request_id = $1", request_id
+    )
+    assert {r["id"] for r in rows} == {payment, second}
