@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     # Where the pay page loads Stripe.js from; tests point it at a local double.
     stripe_js_url: str = "https://js.stripe.com/v3/"
 
+    # Text messages through Twilio: the account, and a Messaging Service (preferred) or one
+    # number to send from. TWILIO_API_BASE only points at a local stand-in (payreq dev, tests).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = None
+
     public_base_url: str
     payload_encryption_key: SecretStr | None = None  # keyring, see payreq/codec.py
 
@@ -62,7 +70,7 @@ class Settings(BaseSettings):
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)
 
-    @field_validator("public_base_url", "stripe_api_base")
+    @field_validator("public_base_url", "stripe_api_base", "twilio_api_base")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         if value is None:

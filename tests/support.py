@@ -210,6 +210,7 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # t
 
 
 WEBHOOK_SECRET = "whsec_payreq_test"
+TWILIO_AUTH_TOKEN = "twilio-test-token"
 # Every test runs with payload encryption on: a fixed two-key ring (newest first).
 TEST_PAYLOAD_KEY = (
     "test2:"
@@ -230,6 +231,7 @@ def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Sett
         stripe_secret_key=STRIPE_KEY,  # type: ignore[arg-type]
         stripe_publishable_key="pk_test_payreq",
         stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+        twilio_auth_token=TWILIO_AUTH_TOKEN,  # type: ignore[arg-type]
         stripe_api_base=stripe_base,
         payload_encryption_key=TEST_PAYLOAD_KEY,  # type: ignore[arg-type]
     )

