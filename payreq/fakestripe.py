@@ -2,7 +2,8 @@
 
 localstripe's own `start()` binds every interface and pickles its state to a fixed file in
 /tmp; this runs its aiohttp app on 127.0.0.1 with the state in a file of our choosing (or
-nowhere), so two stacks or test sessions never share it.
+nowhere), so two stacks or test sessions never share it. payreq/fakestripe_element.py adds
+what the Payment Element needs (ConfirmationTokens, Stripe.js's publishable-key calls).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 from localstripe import resources, server
+
+from payreq import fakestripe_element
 
 
 def configure_store(state_file: Path | None) -> None:
@@ -41,6 +44,7 @@ def main() -> None:
     parser.add_argument("--state-file", type=Path, default=None)
     args = parser.parse_args()
     configure_store(args.state_file)
+    fakestripe_element.install(server.app)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
 
 
