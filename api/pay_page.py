@@ -20,6 +20,10 @@ LOCALE = "en_US"
 # Stripe's documented needs: its script and frames, and its API for the card fields.
 STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
 STRIPE_CONNECT = ("https://api.stripe.com",)
+# What the Payment Element offers and the PaymentIntent allows (one list for both): cards, with
+# Apple Pay and Google Pay as cards where the device and the account allow them, and Link. None
+# of them redirects, so confirming on the server needs no return_url.
+PAYMENT_METHOD_TYPES = ("card", "link")
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -94,6 +98,7 @@ def render_pay(link: PayLink, token: str, settings: Settings) -> HTMLResponse:
         minimum=money(link.min_amount, link.currency),
         remaining_major=to_major_units(link.amount_remaining, link.currency),
         precision=get_currency_precision(link.currency.upper()),
+        payment_method_types=" ".join(PAYMENT_METHOD_TYPES),
         **context,
     )
 

@@ -44,6 +44,8 @@ class PayLink:
     amount_remaining: int
     min_payment_amount: int
     expired: bool
+    # The practice's connected account (Stripe.js is initialised with it); None: the platform's.
+    stripe_account_id: str | None = None
 
     @property
     def closed_as(self) -> Status | None:

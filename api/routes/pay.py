@@ -1,7 +1,8 @@
 """The patient's pay link (no API key: the token in the path is the credential).
 
-GET /pay/{token} renders the page; the browser turns the card into a PaymentMethod with
-Stripe.js and POSTs only its id to /pay/{token}/payments, which checks the amount against what
+GET /pay/{token} renders the page; the browser collects the payment with Stripe's Payment
+Element, turns it into a ConfirmationToken with Stripe.js and POSTs only its id (or, from older
+integrations, a PaymentMethod id) to /pay/{token}/payments, which checks the amount against what
 the workflow says remains now and creates and confirms the PaymentIntent ("finalize payments on
 the server"). The balance itself changes only when Stripe's webhook confirms the payment; the
 page polls /pay/{token}/status to show it.
@@ -16,12 +17,14 @@ from typing import Annotated, Any
 import stripe
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from stripe.params import PaymentIntentCreateParams
 from temporalio.service import RPCError
 
 from api.deps import AppDeps, Deps
 from api.errors import ApiError, ErrorResponse
 from api.pay_page import (
+    PAYMENT_METHOD_TYPES,
     STATIC_DIR,
     money,
     render_not_found,
@@ -45,12 +48,28 @@ Limiter = Annotated[PayRateLimiter, Depends(pay_rate_limiter)]
 class PaymentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: StrictInt = Field(gt=0, description="Minor units (cents).")
-    payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,200}$")
+    payment_method: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]{1,200}$")
+    confirmation_token: str | None = Field(
+        default=None,
+        pattern=r"^ctoken_[A-Za-z0-9_]{1,200}$",
+        description="From the Payment Element (stripe.createConfirmationToken), instead of "
+        "payment_method.",
+    )
     attempt_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
         description="Chosen by the browser per attempt; a retried POST reuses it.",
     )
+
+    @model_validator(mode="after")
+    def _one_way_to_pay(self) -> PaymentBody:
+        if (self.payment_method is None) == (self.confirmation_token is None):
+            raise ValueError("Send exactly one of payment_method and confirmation_token.")
+        return self
+
+    @property
+    def payment_source(self) -> str:
+        return self.confirmation_token or self.payment_method or ""
 
 
 class PaymentResult(BaseModel):
@@ -116,7 +135,7 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
 @router.post(
     "/pay/{token}/payments",
     response_model=PaymentResult,
-    summary="Pay with a PaymentMethod made by Stripe.js",
+    summary="Pay with a ConfirmationToken (or PaymentMethod) made by Stripe.js",
     responses={
         400: {"model": ErrorResponse, "description": "Malformed JSON."},
         402: {"model": ErrorResponse, "description": "The card was declined."},
@@ -192,7 +211,7 @@ async def _current_state(deps: AppDeps, request_id: str) -> RequestState:
 def idempotency_key(link: PayLink, body: PaymentBody) -> str:
     """Business ids only: a retried POST of the same attempt never charges twice."""
     attempt = body.attempt_id or "-"
-    digest = hashlib.sha256(f"{attempt}|{body.payment_method}|{body.amount}".encode())
+    digest = hashlib.sha256(f"{attempt}|{body.payment_source}|{body.amount}".encode())
     return f"{link.request_id}:pay:{digest.hexdigest()[:32]}"
 
 
@@ -204,36 +223,62 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
         # The card's label ("visa •••• 4242") goes into the intent's metadata, so the webhook
         # names the payment without calling Stripe while it holds the event's row. Looked up
         # before the create, so a retried attempt sends the same parameters (idempotency).
-        method = await deps.stripe.v1.payment_methods.retrieve_async(body.payment_method)
-        label = card_label(method.to_dict().get("card"))
+        label = await _card_label(deps.stripe, body)
         if label:
             metadata[CARD_LABEL_KEY] = label
-        intent = await deps.stripe.v1.payment_intents.create_async(
-            {
+        params: PaymentIntentCreateParams = (
+            confirmation_token_params(link, body.confirmation_token, body.amount, metadata)
+            if body.confirmation_token
+            else {
                 "amount": body.amount,
                 "currency": link.currency,
-                "payment_method": body.payment_method,
+                "payment_method": body.payment_method or "",
                 # Cards only, so confirming needs no return_url. stripe 16 types this
                 # parameter as allowed_payment_method_types (API 2026-10-28), which
                 # localstripe rejects; both accept this long-standing name.
                 "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
                 "confirm": True,
                 "metadata": metadata,
-            },
-            {"idempotency_key": idempotency_key(link, body)},
+            }
+        )
+        intent = await deps.stripe.v1.payment_intents.create_async(
+            params, {"idempotency_key": idempotency_key(link, body)}
         )
     except stripe.CardError as exc:
         message = exc.user_message or "Your card was declined."
         raise ApiError(402, "card_declined", message) from exc
     except stripe.InvalidRequestError as exc:
-        raise ApiError(
-            422, "invalid_payment_method", "The card could not be used.", "payment_method"
-        ) from exc
+        field = "confirmation_token" if body.confirmation_token else "payment_method"
+        raise ApiError(422, "invalid_payment_method", "The card could not be used.", field) from exc
     except stripe.StripeError as exc:
         raise ApiError(
             503, "temporarily_unavailable", "Payments are unavailable right now; try again."
         ) from exc
     return intent.to_dict()
+
+
+def confirmation_token_params(
+    link: PayLink, token: str, amount: int, metadata: dict[str, str]
+) -> PaymentIntentCreateParams:
+    """Finalizing on the server what the Payment Element collected: create and confirm in one
+    call; a card that needs 3-D Secure comes back requires_action for handleNextAction."""
+    return {
+        "amount": amount,
+        "currency": link.currency,
+        "confirmation_token": token,
+        "allowed_payment_method_types": list(PAYMENT_METHOD_TYPES),
+        "confirm": True,
+        "metadata": metadata,
+    }
+
+
+async def _card_label(client: stripe.StripeClient, body: PaymentBody) -> str | None:
+    if body.confirmation_token:
+        token = await client.v1.confirmation_tokens.retrieve_async(body.confirmation_token)
+        preview = token.to_dict().get("payment_method_preview") or {}
+        return card_label(preview.get("card"))
+    method = await client.v1.payment_methods.retrieve_async(body.payment_method or "")
+    return card_label(method.to_dict().get("card"))
 
 
 def _no_store(deps: AppDeps) -> dict[str, str]:
