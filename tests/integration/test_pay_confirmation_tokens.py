@@ -1,0 +1,159 @@
+"""POST /pay/{token}/payments with a ConfirmationToken (the Payment Element's flow), against
+localstripe behind the fake Stripe's ConfirmationToken shim: the server creates and confirms a
+PaymentIntent from the token, a 3-D Secure card comes back requires_action for the browser, and
+a body must name exactly one of payment_method and confirmation_token."""
+
+from __future__ import annotations
+
+import httpx
+import stripe
+
+from api.pay_page import PAYMENT_METHOD_TYPES
+from api.pay_tokens import PayLink
+from api.routes.pay import confirmation_token_params
+from tests.integration.pay_helpers import (
+    payment_rows,
+    read_model,
+    register_webhook,
+    serve,
+    start_request,
+)
+from tests.support import Harness, eventually
+
+
+async def confirmation_token(client: stripe.StripeClient, payment_method: str) -> str:
+    """A ConfirmationToken as the Payment Element makes one (Stripe's server-side test helper)."""
+    made = await client.v1.test_helpers.confirmation_tokens.create_async(
+        {"payment_method": payment_method}
+    )
+    return made.id
+
+
+async def pay(api: httpx.AsyncClient, token: str, body: dict[str, object]) -> httpx.Response:
+    return await api.post(f"/pay/{token}/payments", json=body)
+
+
+async def test_a_confirmation_token_becomes_one_confirmed_intent_and_pays(
+    harness: Harness, api: httpx.AsyncClient, fake_stripe: str
+) -> None:
+    app = api._transport.app  # type: ignore[attr-defined]
+    async with harness.worker(), serve(app) as base:
+        await register_webhook(fake_stripe, f"{base}/webhooks/stripe")
+        request_id, token = await start_request(harness, amount=12000)
+        ctoken = await confirmation_token(harness.stripe, "pm_card_visa")
+        resp = await pay(
+            api, token, {"amount": 5000, "confirmation_token": ctoken, "attempt_id": "ct-attempt-1"}
+        )
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["status"] == "succeeded" and body["client_secret"]
+
+        async def remaining() -> bool:
+            return (await read_model(harness, request_id))["amount_remaining"] == 7000
+
+        await eventually(remaining, timeout=15)
+    intent = await harness.stripe.v1.payment_intents.retrieve_async(body["payment_intent_id"])
+    used = await harness.stripe.v1.confirmation_tokens.retrieve_async(ctoken)
+    assert (intent.amount, intent.currency, intent.status) == (5000, "usd", "succeeded")
+    assert intent.metadata.to_dict() == {
+        "payment_request_id": request_id,
+        "practice_id": harness.practice_id,
+        "card": "visa •••• 4242",  # from the token's payment_method_preview
+    }
+    assert used.payment_intent == intent.id  # the token confirmed this intent
+    rows = await payment_rows(harness, request_id)
+    assert [(r["amount"], r["status"], r["method"]) for r in rows] == [
+        (5000, "succeeded", "visa •••• 4242")
+    ]
+
+
+def test_the_intent_params_for_a_token_are_what_stripe_accepts() -> None:
+    link = PayLink(
+        request_id="pr_1",
+        practice_id="prc_1",
+        practice_name="",
+        facility_name="",
+        first_name="",
+        last_name="",
+        note="",
+        currency="eur",
+        status="sent",  # type: ignore[arg-type]
+        amount_requested=900,
+        amount_paid=0,
+        amount_remaining=900,
+        min_payment_amount=100,
+        expired=False,
+    )
+    params = confirmation_token_params(link, "ctoken_abc", 900, {"payment_request_id": "pr_1"})
+    assert params == {
+        "amount": 900,
+        "currency": "eur",
+        "confirmation_token": "ctoken_abc",
+        # API 2026-10-28.endive refuses payment_method_types; the Element offers the same list
+        "allowed_payment_method_types": ["card", "link"],
+        "confirm": True,
+        "metadata": {"payment_request_id": "pr_1"},
+    }
+    assert tuple(params["allowed_payment_method_types"]) == PAYMENT_METHOD_TYPES
+
+
+async def test_a_3d_secure_card_comes_back_requires_action_and_is_not_applied(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    async with harness.worker():
+        request_id, token = await start_request(harness, amount=12000)
+        made = await harness.stripe.v1.test_helpers.confirmation_tokens.create_async(
+            {
+                "payment_method_data": {
+                    "type": "card",
+                    "card": {
+                        "number": "4000002760003184",
+                        "exp_month": 12,
+                        "exp_year": 2034,
+                        "cvc": "123",
+                    },
+                }
+            }
+        )
+        resp = await pay(api, token, {"amount": 5000, "confirmation_token": made.id})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["status"] == "requires_action"
+    assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret_")
+    assert (await read_model(harness, request_id))["amount_remaining"] == 12000
+
+
+async def test_a_declined_token_is_a_402_and_an_unknown_one_a_422(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    async with harness.worker():
+        request_id, token = await start_request(harness, amount=12000)
+        declined = await confirmation_token(harness.stripe, "pm_card_visa_chargeDeclined")
+        refused = await pay(api, token, {"amount": 5000, "confirmation_token": declined})
+        unknown = await pay(api, token, {"amount": 5000, "confirmation_token": "ctoken_nope"})
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "card_declined"
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["field"] == "confirmation_token"
+    assert (await read_model(harness, request_id))["amount_remaining"] == 12000
+
+
+async def test_a_body_must_name_exactly_one_way_to_pay(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    async with harness.worker():
+        _, token = await start_request(harness, amount=12000)
+        neither = await pay(api, token, {"amount": 5000})
+        both = await pay(
+            api,
+            token,
+            {"amount": 5000, "payment_method": "pm_card_visa", "confirmation_token": "ctoken_x"},
+        )
+        malformed = await pay(api, token, {"amount": 5000, "confirmation_token": "pm_card_visa"})
+    for resp in (neither, both):
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["message"] == (
+            "Send exactly one of payment_method and confirmation_token."
+        )
+    assert malformed.status_code == 422
+    assert malformed.json()["error"]["field"] == "confirmation_token"
