@@ -6,6 +6,7 @@ Screenshots of each state go to tests/artifacts/pay/."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from payreq.fakestripe_element import STAND_IN_PATH
+from tests.browser.test_staff_panel_browser import axe_violations
 from tests.integration.pay_helpers import (
     payment_rows,
     read_model,
@@ -92,6 +94,7 @@ async def test_a_patient_pays_part_then_the_rest_in_the_browser(
         assert await page.text_content("#remaining") == "$120.00"
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         await page.screenshot(path=str(artifacts / "1-open.png"), full_page=True)
+        assert await axe_violations(page, "pay-payment-element") == []
 
         await payer.pay(DECLINED, amount="50.00")
         await page.locator(".outcome-declined").wait_for()
@@ -131,6 +134,7 @@ async def test_a_3d_secure_card_the_patient_authenticates_pays_in_full(
         assert await complete.evaluate("b => b === document.activeElement")
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         await page.screenshot(path=str(artifacts / "6-3ds-challenge.png"), full_page=True)
+        assert await axe_violations(page, "pay-3ds-challenge") == []
 
         await complete.click()
         await page.locator("#paid-state").wait_for(timeout=20000)
@@ -189,6 +193,39 @@ async def test_a_failed_3d_secure_challenge_takes_nothing_and_a_retry_pays(
         f"3DS failed: click to failure message {failed - started:.2f}s, "
         f"retry to new balance {finished - retried:.2f}s"
     )
+
+
+async def test_a_retry_after_a_lost_request_reposts_the_same_attempt(
+    harness: Harness, api: httpx.AsyncClient, fake_stripe: str, browser: Any, artifacts: Path
+) -> None:
+    async with paying(harness, api, fake_stripe, browser, 12000) as payer:
+        page = payer.page
+        posted: list[dict[str, Any]] = []
+
+        async def lose_the_first(route: Any) -> None:
+            posted.append(json.loads(route.request.post_data))
+            if len(posted) == 1:
+                await route.abort("connectionreset")
+            else:
+                await route.continue_()
+
+        await page.route("**/pay/*/payments", lose_the_first)
+        await payer.pay(PAYS, amount="20.00")
+        await page.locator(".outcome-error").wait_for()
+        assert "you will not be charged twice" in (await page.text_content("#outcome") or "")
+        await page.screenshot(path=str(artifacts / "10-retry.png"), full_page=True)
+        await page.get_by_role("button", name=re.compile(r"Pay \$20\.00")).click()
+        await page.locator(".outcome-success").wait_for(timeout=20000)
+        assert await page.text_content("#remaining") == "$100.00"
+
+        await page.get_by_role("button", name=re.compile(r"Pay \$100\.00")).click()
+        await page.locator("#paid-state").wait_for(timeout=20000)
+    first, retry, second = posted
+    assert retry == first  # same amount, ConfirmationToken and attempt_id
+    assert first["confirmation_token"].startswith("ctoken_") and first["amount"] == 2000
+    assert second["attempt_id"] != first["attempt_id"]  # a new attempt, after an answer
+    assert second["confirmation_token"] != first["confirmation_token"]
+    assert (await read_model(harness, payer.request_id))["amount_paid"] == 12000
 
 
 def _link_in(message: Any) -> str:
