@@ -17,8 +17,10 @@ from payreq.settings import Settings
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LOCALE = "en_US"
-# Stripe's documented needs: its script and frames, and its API for the card fields.
-STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
+# Stripe's documented needs (docs.stripe.com/security/guide, "Content Security Policy"): its
+# scripts (the Payment Element loads some from *.js.stripe.com), its frames, and its API.
+STRIPE_SCRIPTS = ("https://js.stripe.com", "https://*.js.stripe.com")
+STRIPE_FRAMES = (*STRIPE_SCRIPTS, "https://hooks.stripe.com")
 STRIPE_CONNECT = ("https://api.stripe.com",)
 # What the Payment Element offers and the PaymentIntent allows (one list for both): cards, with
 # Apple Pay and Google Pay as cards where the device and the account allow them, and Link. None
@@ -52,11 +54,12 @@ def _origin(url: str) -> str:
 
 def security_headers(settings: Settings) -> dict[str, str]:
     js = _origin(settings.stripe_js_url)
+    scripts = " ".join(dict.fromkeys((js, *STRIPE_SCRIPTS)))
     frames = " ".join(dict.fromkeys((*STRIPE_FRAMES, js)))
     connect = " ".join(dict.fromkeys(("'self'", *STRIPE_CONNECT, js)))
     csp = (
         "default-src 'none'; "
-        f"script-src 'self' {js}; "
+        f"script-src 'self' {scripts}; "
         "style-src 'self'; "
         "img-src 'self' data:; "
         "font-src 'self'; "
