@@ -229,17 +229,7 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
         params: PaymentIntentCreateParams = (
             confirmation_token_params(link, body.confirmation_token, body.amount, metadata)
             if body.confirmation_token
-            else {
-                "amount": body.amount,
-                "currency": link.currency,
-                "payment_method": body.payment_method or "",
-                # Cards only, so confirming needs no return_url. stripe 16 types this
-                # parameter as allowed_payment_method_types (API 2026-10-28), which
-                # localstripe rejects; both accept this long-standing name.
-                "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
-                "confirm": True,
-                "metadata": metadata,
-            }
+            else payment_method_params(link, body.payment_method or "", body.amount, metadata)
         )
         intent = await deps.stripe.v1.payment_intents.create_async(
             params, {"idempotency_key": idempotency_key(link, body)}
@@ -267,6 +257,22 @@ def confirmation_token_params(
         "currency": link.currency,
         "confirmation_token": token,
         "allowed_payment_method_types": list(PAYMENT_METHOD_TYPES),
+        "confirm": True,
+        "metadata": metadata,
+    }
+
+
+def payment_method_params(
+    link: PayLink, method: str, amount: int, metadata: dict[str, str]
+) -> PaymentIntentCreateParams:
+    """Older integrations' PaymentMethod id. Cards only, so confirming needs no return_url. API
+    2026-09-30.endive removed payment_method_types (a 400, payment_method_types_no_longer_
+    supported); the fake translates allowed_payment_method_types for localstripe."""
+    return {
+        "amount": amount,
+        "currency": link.currency,
+        "payment_method": method,
+        "allowed_payment_method_types": ["card"],
         "confirm": True,
         "metadata": metadata,
     }

@@ -10,7 +10,7 @@ import stripe
 
 from api.pay_page import PAYMENT_METHOD_TYPES
 from api.pay_tokens import PayLink
-from api.routes.pay import confirmation_token_params
+from api.routes.pay import confirmation_token_params, payment_method_params
 from tests.integration.pay_helpers import (
     payment_rows,
     read_model,
@@ -95,6 +95,36 @@ def test_the_intent_params_for_a_token_are_what_stripe_accepts() -> None:
         "metadata": {"payment_request_id": "pr_1"},
     }
     assert tuple(params["allowed_payment_method_types"]) == PAYMENT_METHOD_TYPES
+
+
+def test_the_intent_params_for_a_payment_method_never_carry_payment_method_types() -> None:
+    """API 2026-09-30.endive answers payment_method_types with a 400; cards only, no redirect."""
+    link = PayLink(
+        request_id="pr_1",
+        practice_id="prc_1",
+        practice_name="",
+        facility_name="",
+        first_name="",
+        last_name="",
+        note="",
+        currency="usd",
+        status="sent",  # type: ignore[arg-type]
+        amount_requested=900,
+        amount_paid=0,
+        amount_remaining=900,
+        min_payment_amount=100,
+        expired=False,
+    )
+    params = payment_method_params(link, "pm_card_visa", 900, {"payment_request_id": "pr_1"})
+    assert "payment_method_types" not in params
+    assert params == {
+        "amount": 900,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "allowed_payment_method_types": ["card"],
+        "confirm": True,
+        "metadata": {"payment_request_id": "pr_1"},
+    }
 
 
 async def test_a_3d_secure_card_comes_back_requires_action_and_is_not_applied(
