@@ -18,6 +18,7 @@ import stripe
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from stripe import RequestOptions
 from stripe.params import PaymentIntentCreateParams
 from temporalio.service import RPCError
 
@@ -223,7 +224,7 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
         # The card's label ("visa •••• 4242") goes into the intent's metadata, so the webhook
         # names the payment without calling Stripe while it holds the event's row. Looked up
         # before the create, so a retried attempt sends the same parameters (idempotency).
-        label = await _card_label(deps.stripe, body)
+        label = await _card_label(deps.stripe, body, _account(link))
         if label:
             metadata[CARD_LABEL_KEY] = label
         params: PaymentIntentCreateParams = (
@@ -231,9 +232,8 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
             if body.confirmation_token
             else payment_method_params(link, body.payment_method or "", body.amount, metadata)
         )
-        intent = await deps.stripe.v1.payment_intents.create_async(
-            params, {"idempotency_key": idempotency_key(link, body)}
-        )
+        options: RequestOptions = {**_account(link), "idempotency_key": idempotency_key(link, body)}
+        intent = await deps.stripe.v1.payment_intents.create_async(params, options)
     except stripe.CardError as exc:
         message = exc.user_message or "Your card was declined."
         raise ApiError(402, "card_declined", message) from exc
@@ -278,12 +278,24 @@ def payment_method_params(
     }
 
 
-async def _card_label(client: stripe.StripeClient, body: PaymentBody) -> str | None:
+def _account(link: PayLink) -> RequestOptions:
+    """A direct charge on the practice's connected account: the page's Stripe.js made the token
+    there (stripeAccount), so it is retrieved and confirmed there (Stripe-Account)."""
+    return {"stripe_account": link.stripe_account_id} if link.stripe_account_id else {}
+
+
+async def _card_label(
+    client: stripe.StripeClient, body: PaymentBody, options: RequestOptions
+) -> str | None:
     if body.confirmation_token:
-        token = await client.v1.confirmation_tokens.retrieve_async(body.confirmation_token)
+        token = await client.v1.confirmation_tokens.retrieve_async(
+            body.confirmation_token, options=options
+        )
         preview = token.to_dict().get("payment_method_preview") or {}
         return card_label(preview.get("card"))
-    method = await client.v1.payment_methods.retrieve_async(body.payment_method or "")
+    method = await client.v1.payment_methods.retrieve_async(
+        body.payment_method or "", options=options
+    )
     return card_label(method.to_dict().get("card"))
 
 
