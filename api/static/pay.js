@@ -24,6 +24,7 @@
   var paymentError = el("payment-error");
   var otherBox = el("other-amount");
   var busy = false;
+  var elements = null; // Stripe's Elements, once Stripe.js has loaded
 
   var formatter = new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() });
   function money(minor) { return formatter.format(minor / Math.pow(10, precision)); }
@@ -59,6 +60,8 @@
     el("remaining").textContent = money(remaining);
     var amount = chosenAmount();
     el("pay-amount").textContent = amount ? money(amount) : "";
+    // Stripe's dynamic updates: the Element (and a wallet's sheet) shows what will be charged.
+    if (elements && !validate(amount)) elements.update({ amount: amount });
   }
 
   function validate(amount) {
@@ -86,7 +89,7 @@
   var stripe = d.stripeAccount ? Stripe(d.publishableKey, { stripeAccount: d.stripeAccount }) : Stripe(d.publishableKey);
   // The deferred-intent Payment Element: no PaymentIntent exists until our server makes one
   // from the ConfirmationToken; its payment method types are the server's (pay_page.py).
-  var elements = stripe.elements({
+  elements = stripe.elements({
     mode: "payment",
     amount: remaining,
     currency: currency,
