@@ -17,8 +17,11 @@ from payreq.settings import Settings
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LOCALE = "en_US"
-# Stripe's documented needs (docs.stripe.com/security/guide, "Content Security Policy"): its
-# scripts (the Payment Element loads some from *.js.stripe.com), its frames, and its API.
+# Stripe.js's directives in docs.stripe.com/security/guide ("Content Security Policy", Stripe.js
+# tab): script-src and frame-src js.stripe.com and *.js.stripe.com, frame-src hooks.stripe.com
+# (3-D Secure), connect-src api.stripe.com. The guide's maps.googleapis.com (script-src,
+# connect-src) serves the Address Element's autocomplete, which this page does not use. Link and
+# the issuer's challenge run inside Stripe's frames, which this policy does not govern.
 STRIPE_SCRIPTS = ("https://js.stripe.com", "https://*.js.stripe.com")
 STRIPE_FRAMES = (*STRIPE_SCRIPTS, "https://hooks.stripe.com")
 STRIPE_CONNECT = ("https://api.stripe.com",)
