@@ -8,6 +8,8 @@ this adds them in front of it, shaped as real Stripe answers:
   mint a `ctoken_...` naming a PaymentMethod that localstripe makes from the card;
   `GET /v1/confirmation_tokens/{id}` shows its `payment_method_preview`.
 - PaymentIntent create takes `confirmation_token` (used once) as that PaymentMethod.
+- A token belongs to the account it was made on (Stripe.js's `_stripe_account`, or the
+  `Stripe-Account` header): on another account it is "No such confirmation_token", as on Stripe.
 - `GET /v1/payment_intents/{id}` with the publishable key and the client secret (handleNextAction).
 - A failed 3-D Secure challenge sends `payment_intent.payment_failed`, and 4000 0000 0000 0002
   is declined when charged, as on Stripe (localstripe sends nothing, and declines that card only
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,8 @@ STAND_IN_PATH = "/js.stripe.com/payreq/stripe.js"
 GENERIC_DECLINE_CARD = "4000000000000002"
 _INTENT = re.compile(r"^/v1/payment_intents/(pi_\w+)$")
 _AUTHENTICATE = re.compile(r"^/v1/payment_intents/(pi_\w+)/_authenticate$")
+# The connected account the request in hand acts on (None: the platform).
+_ACCOUNT: ContextVar[str | None] = ContextVar("stripe_account", default=None)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,6 +54,7 @@ def install(app: web.Application) -> None:
     # After localstripe's error middleware (which turns UserError into Stripe's error shape),
     # before its auth middleware (which only knows secret keys on these paths).
     app.middlewares.insert(1, _publishable_key)
+    app.middlewares.insert(1, _account_scope)
     _accept_confirmation_token()
     _accept_allowed_payment_method_types()
     _decline_like_stripe()
@@ -86,7 +92,8 @@ def mint_token(
         "shipping": None,
         "use_stripe_sdk": True,
     }
-    record = {"token": token, "payment_method": method.id, "used": False}
+    account = _stripe_account or _ACCOUNT.get()
+    record = {"token": token, "payment_method": method.id, "used": False, "account": account}
     resources.store[_key(token_id)] = record
     return token
 
@@ -104,7 +111,7 @@ def _key(token_id: str) -> str:
 
 def _record(token_id: str) -> dict[str, Any]:
     record = resources.store.get(_key(token_id))
-    if record is None:
+    if record is None or record.get("account") != _ACCOUNT.get():
         raise UserError(404, f"No such confirmation_token: '{token_id}'")
     return dict(record)
 
@@ -173,6 +180,15 @@ def _decline_like_stripe() -> None:
         return bool(declined(self))
 
     resources.PaymentMethod._charging_is_declined = charging_is_declined
+
+
+@web.middleware
+async def _account_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    scope = _ACCOUNT.set(request.headers.get("Stripe-Account"))
+    try:
+        return await handler(request)
+    finally:
+        _ACCOUNT.reset(scope)
 
 
 @web.middleware

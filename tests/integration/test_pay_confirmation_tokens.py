@@ -6,11 +6,13 @@ a body must name exactly one of payment_method and confirmation_token."""
 from __future__ import annotations
 
 import httpx
+import pytest
 import stripe
 
 from api.pay_page import PAYMENT_METHOD_TYPES
 from api.pay_tokens import PayLink
-from api.routes.pay import confirmation_token_params, payment_method_params
+from api.routes.pay import PaymentBody, confirmation_token_params, payment_method_params
+from api.routes.pay import _create_intent as create_intent
 from tests.integration.pay_helpers import (
     payment_rows,
     read_model,
@@ -187,3 +189,38 @@ async def test_a_body_must_name_exactly_one_way_to_pay(
         )
     assert malformed.status_code == 422
     assert malformed.json()["error"]["field"] == "confirmation_token"
+
+
+async def test_a_token_made_on_the_practice_s_account_is_confirmed_there(
+    harness: Harness, api: httpx.AsyncClient, fake_stripe: str
+) -> None:
+    """Stripe.js with stripeAccount makes the token on the connected account: the platform
+    cannot see it, so the service retrieves and confirms it with Stripe-Account (direct charge)."""
+    account = "acct_1PracticeOwn"
+    made = await harness.stripe.v1.test_helpers.confirmation_tokens.create_async(
+        {"payment_method": "pm_card_visa"}, {"stripe_account": account}
+    )
+    with pytest.raises(stripe.InvalidRequestError, match="No such confirmation_token"):
+        await harness.stripe.v1.confirmation_tokens.retrieve_async(made.id)
+    link = PayLink(
+        request_id="pr_connected",
+        practice_id="prc_1",
+        practice_name="",
+        facility_name="",
+        first_name="",
+        last_name="",
+        note="",
+        currency="usd",
+        status="sent",  # type: ignore[arg-type]
+        amount_requested=900,
+        amount_paid=0,
+        amount_remaining=900,
+        min_payment_amount=100,
+        expired=False,
+        stripe_account_id=account,
+    )
+    body = PaymentBody(amount=900, confirmation_token=made.id, attempt_id="attempt-connected")
+    deps = api._transport.app.state.deps  # type: ignore[attr-defined]
+    intent = await create_intent(deps, link, body)
+    assert intent["status"] == "succeeded"
+    assert intent["metadata"]["card"] == "visa •••• 4242"  # the preview, read on that account
