@@ -135,7 +135,7 @@ async def create_succeeded_intent(
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "metadata": {"payment_request_id": request_id},
         }
     )

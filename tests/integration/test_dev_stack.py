@@ -159,7 +159,7 @@ async def test_payreq_dev_runs_the_whole_flow_stops_cleanly_and_resumes(
                 "currency": "usd",
                 "payment_method": "pm_card_visa",
                 "confirm": True,
-                "payment_method_types": ["card"],
+                "allowed_payment_method_types": ["card"],
                 "metadata": {
                     "payment_request_id": request["id"],
                     "practice_id": stack["practice_id"],
