@@ -39,6 +39,9 @@ STAND_IN_PATH = "/js.stripe.com/payreq/stripe.js"
 GENERIC_DECLINE_CARD = "4000000000000002"
 _INTENT = re.compile(r"^/v1/payment_intents/(pi_\w+)$")
 _AUTHENTICATE = re.compile(r"^/v1/payment_intents/(pi_\w+)/_authenticate$")
+_EXCLUSIVE_WITH_ALLOWED = frozenset(
+    {"excluded_payment_method_types", "automatic_payment_methods", "payment_method_configuration"}
+)
 # The connected account the request in hand acts on (None: the platform).
 _ACCOUNT: ContextVar[str | None] = ContextVar("stripe_account", default=None)
 
@@ -159,12 +162,22 @@ def _accept_confirmation_token() -> None:
 
 
 def _accept_allowed_payment_method_types() -> None:
-    """API 2026-09-30 renamed payment_method_types; localstripe knows only the old name.
+    """API 2026-09-30 replaced payment_method_types (now a 400) with allowed_payment_method_types,
+    which excludes the other ways of choosing types; localstripe knows only the old name.
     (The gateway branch adds the same translation to fakestripe.py: keep one of the two.)"""
     create = resources.PaymentIntent._api_create
 
     def api_create(cls: type, allowed_payment_method_types: Any = None, **data: Any) -> Any:
+        if "payment_method_types" in data:
+            raise UserError(
+                400,
+                "payment_method_types is no longer supported on this API version.",
+                {"code": "payment_method_types_no_longer_supported"},
+            )
         if allowed_payment_method_types is not None:
+            clash = sorted(set(data) & _EXCLUSIVE_WITH_ALLOWED)
+            if clash:
+                raise UserError(400, "allowed_payment_method_types excludes " + ", ".join(clash))
             data["payment_method_types"] = allowed_payment_method_types
         return create(**data)
 

@@ -64,3 +64,25 @@ async def test_stripe_js_sees_an_intent_only_with_its_client_secret(
         bare = await browser.get(path, params=PUBLISHABLE)
     assert right.status_code == 200 and right.json()["status"] == "requires_action"
     assert wrong.status_code == 401 and bare.status_code == 401
+
+
+async def test_payment_method_types_is_refused_as_on_api_2026_09_30(harness: Harness) -> None:
+    """So the fake catches a regression to the removed parameter instead of accepting it."""
+    base = {"amount": 700, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await harness.stripe.v1.payment_intents.create_async(
+            {**base, "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        )
+    assert refused.value.code == "payment_method_types_no_longer_supported"
+    with pytest.raises(stripe.InvalidRequestError, match="excludes automatic_payment_methods"):
+        await harness.stripe.v1.payment_intents.create_async(
+            {
+                **base,
+                "allowed_payment_method_types": ["card"],
+                "automatic_payment_methods": {"enabled": True},
+            }
+        )
+    allowed = await harness.stripe.v1.payment_intents.create_async(
+        {**base, "allowed_payment_method_types": ["card"]}
+    )
+    assert allowed.status == "succeeded"
