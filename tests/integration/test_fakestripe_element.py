@@ -71,7 +71,7 @@ async def test_payment_method_types_is_refused_as_on_api_2026_09_30(harness: Har
     base = {"amount": 700, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
     with pytest.raises(stripe.InvalidRequestError) as refused:
         await harness.stripe.v1.payment_intents.create_async(
-            {**base, "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+            {**base, "payment_method_types": ["card"]}  # what the API refuses
         )
     assert refused.value.code == "payment_method_types_no_longer_supported"
     with pytest.raises(stripe.InvalidRequestError, match="excludes automatic_payment_methods"):
