@@ -177,7 +177,11 @@
     attempt = null;
     if (!res.ok) {
       if (res.status === 402) showOutcome("declined", ["Your card was declined.", message, "No money was taken. You can try another card."]);
-      else if (res.status === 409 || res.status === 422) showError(amountError, message);
+      else if (res.status === 409 || res.status === 422) {
+        // The amount's problems go under the amount; a token Stripe refused, under the payment.
+        var field = body.error && body.error.field;
+        showError(field === "amount" || !field ? amountError : paymentError, message);
+      }
       else showOutcome("error", ["The payment could not be made.", message]);
       return;
     }
