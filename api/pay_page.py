@@ -13,13 +13,21 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.pay_tokens import PayLink
 from payreq.settings import Settings
+from payreq.stripe.payments import PAYMENT_ELEMENT_TYPES
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LOCALE = "en_US"
-# Stripe's documented needs: its script and frames, and its API for the card fields.
-STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
+# Stripe.js's directives in docs.stripe.com/security/guide ("Content Security Policy", Stripe.js
+# tab): script-src and frame-src js.stripe.com and *.js.stripe.com, frame-src hooks.stripe.com
+# (3-D Secure), connect-src api.stripe.com. The guide's maps.googleapis.com (script-src,
+# connect-src) serves the Address Element's autocomplete, which this page does not use. Link and
+# the issuer's challenge run inside Stripe's frames, which this policy does not govern.
+STRIPE_SCRIPTS = ("https://js.stripe.com", "https://*.js.stripe.com")
+STRIPE_FRAMES = (*STRIPE_SCRIPTS, "https://hooks.stripe.com")
 STRIPE_CONNECT = ("https://api.stripe.com",)
+# The Payment Element offers what the PaymentIntent allows: one list for both,
+# payreq.stripe.payments.PAYMENT_ELEMENT_TYPES.
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -48,11 +56,12 @@ def _origin(url: str) -> str:
 
 def security_headers(settings: Settings) -> dict[str, str]:
     js = _origin(settings.stripe_js_url)
+    scripts = " ".join(dict.fromkeys((js, *STRIPE_SCRIPTS)))
     frames = " ".join(dict.fromkeys((*STRIPE_FRAMES, js)))
     connect = " ".join(dict.fromkeys(("'self'", *STRIPE_CONNECT, js)))
     csp = (
         "default-src 'none'; "
-        f"script-src 'self' {js}; "
+        f"script-src 'self' {scripts}; "
         "style-src 'self'; "
         "img-src 'self' data:; "
         "font-src 'self'; "
@@ -94,6 +103,7 @@ def render_pay(link: PayLink, token: str, settings: Settings) -> HTMLResponse:
         minimum=money(link.min_amount, link.currency),
         remaining_major=to_major_units(link.amount_remaining, link.currency),
         precision=get_currency_precision(link.currency.upper()),
+        payment_method_types=" ".join(PAYMENT_ELEMENT_TYPES),
         **context,
     )
 

@@ -34,6 +34,7 @@ from temporalio.common import SearchAttributeIndexedValueType
 
 from payreq import db
 from payreq.codec import Keyring
+from payreq.fakestripe_element import STAND_IN_PATH
 from payreq.practices import create_practice
 from workflows.types import SEARCH_ATTRIBUTES
 
@@ -72,7 +73,7 @@ class Ports:
     temporal_ui: int
     smtp: int
     stripe: int
-    billing: int  # the demo "Patient Billing" page and the dev Stripe.js (payreq/devhost.py)
+    billing: int  # the demo "Patient Billing" page (payreq/devhost.py)
 
     def check_free(self) -> None:
         for flag, port in (
@@ -309,8 +310,9 @@ class Stack:
                 STRIPE_PUBLISHABLE_KEY=DEV_STRIPE_PUBLISHABLE_KEY,
                 STRIPE_WEBHOOK_SECRET=secrets_["stripe_webhook_secret"],
                 STRIPE_API_BASE=self.stripe_api_base,
-                # localstripe's own Stripe.js cannot make PaymentMethods: the dev stand-in can
-                STRIPE_JS_URL=f"http://{LOOPBACK}:{ports.billing}/stripe.js",
+                # localstripe's own Stripe.js has no Payment Element: the dev stand-in, served
+                # by the fake Stripe so that its calls there are what the CSP allows Stripe.js
+                STRIPE_JS_URL=f"{self.stripe_api_base}{STAND_IN_PATH}",
             )
         return env
 
@@ -363,7 +365,7 @@ async def temporal_ready(address: str) -> bool:
 
 async def page_ready(url: str) -> bool:
     async with httpx.AsyncClient(timeout=2) as http:
-        return (await http.get(f"{url}/stripe.js")).status_code == 200
+        return (await http.get(f"{url}/static/billing.css")).status_code == 200
 
 
 async def allow_embedding(database_url: str, practice_id: str, origin: str) -> None:

@@ -2,11 +2,9 @@
 
 It serves a fake "Patient Billing" page that, like a practice's backend would, creates a staff
 session with the demo API key and embeds the staff panel in an iframe, so the panel's
-frame-ancestors and postMessage rules are exercised across real origins. It also serves a
-Stripe.js stand-in for localstripe (whose own Stripe.js cannot make PaymentMethods): a plain
-card-number input whose createPaymentMethod answers localstripe's test PaymentMethods. Never
-part of the API or of production pages; `payreq dev` points STRIPE_JS_URL here only when it runs
-localstripe.
+frame-ancestors and postMessage rules are exercised across real origins. Never part of the
+API or of production pages. (The Stripe.js stand-in in dev_static/ is served by the fake Stripe,
+payreq/fakestripe_element.py.)
 
 Run by `payreq dev` as `python -m payreq.devhost --port N` with PAYREQ_DEVHOST_API_URL and
 PAYREQ_DEVHOST_API_KEY in the environment.
@@ -110,10 +108,6 @@ def create_app(api_url: str, api_key: str) -> FastAPI:
         if name not in FILES:
             return Response(status_code=404)
         return FileResponse(STATIC / name, media_type=FILES[name])
-
-    @app.get("/stripe.js")
-    async def stripe_js() -> Response:
-        return FileResponse(STATIC / "stripe.js", media_type="text/javascript")
 
     return app
 

@@ -2,8 +2,10 @@
 
 localstripe's own `start()` binds every interface and pickles its state to a fixed file in
 /tmp; this runs its aiohttp app on 127.0.0.1 with the state in a file of our choosing (or
-nowhere), so two stacks or test sessions never share it. payreq/fakestripe_shim.py sits in
-front of it, so the service can send what real Stripe accepts.
+nowhere), so two stacks or test sessions never share it. payreq/fakestripe_element.py adds
+what the Payment Element needs (ConfirmationTokens, Stripe.js's publishable-key calls), and
+payreq/fakestripe_shim.py sits in front of both, so the service can send what real Stripe
+accepts (and nothing else).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from localstripe import resources, server
 
-from payreq import fakestripe_shim
+from payreq import fakestripe_element, fakestripe_shim
 
 
 def configure_store(state_file: Path | None) -> None:
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--state-file", type=Path, default=None)
     args = parser.parse_args()
     configure_store(args.state_file)
+    # The element's middlewares go after localstripe's error middleware; the shim outermost.
+    fakestripe_element.install(server.app)
     fakestripe_shim.install(server.app)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
 

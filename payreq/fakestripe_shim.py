@@ -1,8 +1,9 @@
 """A thin shim in front of localstripe, so production code can send what real Stripe accepts
 at the pinned API version (dev stack and tests only; never imported in production).
 
-- Translates what localstripe does not know: `allowed_payment_method_types` and
-  `automatic_payment_methods` become its `payment_method_types`; `application_fee_amount` and
+- Translates what localstripe does not know: `automatic_payment_methods` becomes the allowed
+  list (fakestripe_element.py maps that list, and refuses `payment_method_types` as Stripe
+  does); `application_fee_amount` and
   `statement_descriptor_suffix` are kept on the side (localstripe refuses them).
 - Connect: records the `Stripe-Account` of every request, scopes what is made on a connected
   account to it (anyone else gets Stripe's 404), stamps `account` on its events, serves
@@ -95,14 +96,15 @@ def _with_stripes_code(response: web.Response) -> web.Response:
 
 def _translate_intent(request: web.Request, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out = []
+    # Sent together, Stripe refuses the pair: left as they are for fakestripe_element to refuse.
+    allowed = any(k.startswith("allowed_payment_method_types") for k, _ in form)
     for key, value in form:
         if key in _DROPPED:
             continue
-        if key.startswith("allowed_payment_method_types"):
-            out.append((key.replace("allowed_", "", 1), value))
-        elif key.startswith("automatic_payment_methods"):
+        if key.startswith("automatic_payment_methods") and not allowed:
             if key == "automatic_payment_methods[enabled]" and value == "true":
-                out.append(("payment_method_types[0]", "card"))  # the one kind it can make
+                # the one kind localstripe can make; fakestripe_element maps the allowed list
+                out.append(("allowed_payment_method_types[0]", "card"))
         else:
             out.append((key, value))
     request._read_bytes = urlencode(out).encode()  # what localstripe's handler reads

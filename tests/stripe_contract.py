@@ -35,6 +35,8 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("GET", r"/v1/events", "EventListParams"),
     ("POST", r"/v1/accounts", "AccountCreateParams"),
     ("POST", r"/v1/account_links", "AccountLinkCreateParams"),
+    ("GET", rf"/v1/confirmation_tokens/{_ID}", "ConfirmationTokenRetrieveParams"),
+    ("POST", r"/v1/test_helpers/confirmation_tokens", "test_helpers.ConfirmationTokenCreateParams"),
 )
 
 
@@ -61,7 +63,10 @@ class Report:
 def params_type(method: str, path: str) -> Any:
     for m, pattern, name in ENDPOINTS:
         if m == method and re.fullmatch(pattern, path):
-            return getattr(stripe.params, name)
+            found: Any = stripe.params
+            for part in name.split("."):
+                found = getattr(found, part)
+            return found
     return None
 
 

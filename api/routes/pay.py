@@ -1,7 +1,8 @@
 """The patient's pay link (no API key: the token in the path is the credential).
 
-GET /pay/{token} renders the page; the browser turns the card into a PaymentMethod with
-Stripe.js and POSTs only its id to /pay/{token}/payments, which checks the amount against what
+GET /pay/{token} renders the page; the browser collects the payment with Stripe's Payment
+Element, turns it into a ConfirmationToken with Stripe.js and POSTs only its id (or, from older
+integrations, a PaymentMethod id) to /pay/{token}/payments, which checks the amount against what
 the workflow says remains now and creates and confirms the PaymentIntent ("finalize payments on
 the server"). The balance itself changes only when Stripe's webhook confirms the payment; the
 page polls /pay/{token}/status to show it.
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 import stripe
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from temporalio.service import RPCError
 
 from api.deps import AppDeps, Deps
@@ -51,12 +52,28 @@ Limiter = Annotated[PayRateLimiter, Depends(pay_rate_limiter)]
 class PaymentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: StrictInt = Field(gt=0, description="Minor units (cents).")
-    payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,200}$")
+    payment_method: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]{1,200}$")
+    confirmation_token: str | None = Field(
+        default=None,
+        pattern=r"^ctoken_[A-Za-z0-9_]{1,200}$",
+        description="From the Payment Element (stripe.createConfirmationToken), instead of "
+        "payment_method.",
+    )
     attempt_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{8,64}$",
         description="Chosen by the browser per attempt; a retried POST reuses it.",
     )
+
+    @model_validator(mode="after")
+    def _one_way_to_pay(self) -> PaymentBody:
+        if (self.payment_method is None) == (self.confirmation_token is None):
+            raise ValueError("Send exactly one of payment_method and confirmation_token.")
+        return self
+
+    @property
+    def payment_source(self) -> str:
+        return self.confirmation_token or self.payment_method or ""
 
 
 class PaymentResult(BaseModel):
@@ -122,7 +139,7 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
 @router.post(
     "/pay/{token}/payments",
     response_model=PaymentResult,
-    summary="Pay with a PaymentMethod made by Stripe.js",
+    summary="Pay with a ConfirmationToken (or PaymentMethod) made by Stripe.js",
     responses={
         400: {"model": ErrorResponse, "description": "Malformed JSON."},
         402: {"model": ErrorResponse, "description": "The card was declined."},
@@ -232,6 +249,7 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
         amount=body.amount,
         currency=link.currency,
         payment_method=body.payment_method,
+        confirmation_token=body.confirmation_token,
         attempt_id=body.attempt_id,
         account=link.stripe_account_id,
         platform_fee_bps=link.platform_fee_bps,
@@ -242,9 +260,8 @@ async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dic
     except PaymentDeclined as exc:
         raise ApiError(402, "card_declined", str(exc)) from exc
     except PaymentMethodUnusable as exc:
-        raise ApiError(
-            422, "invalid_payment_method", "The card could not be used.", "payment_method"
-        ) from exc
+        field = "confirmation_token" if body.confirmation_token else "payment_method"
+        raise ApiError(422, "invalid_payment_method", "The card could not be used.", field) from exc
     except AttemptMismatch as exc:
         raise ApiError(
             409,

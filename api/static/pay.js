@@ -1,5 +1,7 @@
-// The pay page: Stripe.js turns the card into a PaymentMethod in the browser; only its id
-// and the amount reach our server. No inline script: the page's CSP allows only files.
+// The pay page: Stripe's Payment Element collects the card (or wallet, or Link) and Stripe.js
+// turns it into a ConfirmationToken in the browser; only its id and the amount reach our
+// server, which creates and confirms the PaymentIntent; 3-D Secure is finished here with
+// handleNextAction. No inline script: the page's CSP allows only files.
 (function () {
   "use strict";
   var form = document.getElementById("pay-form");
@@ -19,9 +21,10 @@
   var button = el("pay-button");
   var amountInput = el("amount");
   var amountError = el("amount-error");
-  var cardError = el("card-error");
+  var paymentError = el("payment-error");
   var otherBox = el("other-amount");
   var busy = false;
+  var elements = null; // Stripe's Elements, once Stripe.js has loaded
 
   var formatter = new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() });
   function money(minor) { return formatter.format(minor / Math.pow(10, precision)); }
@@ -57,6 +60,8 @@
     el("remaining").textContent = money(remaining);
     var amount = chosenAmount();
     el("pay-amount").textContent = amount ? money(amount) : "";
+    // Stripe's dynamic updates: the Element (and a wallet's sheet) shows what will be charged.
+    if (elements && !validate(amount)) elements.update({ amount: amount });
   }
 
   function validate(amount) {
@@ -81,10 +86,23 @@
     button.disabled = true;
     return;
   }
-  var stripe = Stripe(d.publishableKey);
-  var card = stripe.elements().create("card", { style: { base: { fontSize: "16px" } } });
-  card.mount("#card-element");
-  card.on("change", function (ev) { showError(cardError, ev && ev.error ? ev.error.message : ""); });
+  var stripe = d.stripeAccount ? Stripe(d.publishableKey, { stripeAccount: d.stripeAccount }) : Stripe(d.publishableKey);
+  // The deferred-intent Payment Element: no PaymentIntent exists until our server makes one
+  // from the ConfirmationToken; its payment method types are the server's (pay_page.py).
+  elements = stripe.elements({
+    mode: "payment",
+    amount: remaining,
+    currency: currency,
+    paymentMethodTypes: d.paymentMethodTypes.split(" "),
+  });
+  var paymentElement = elements.create("payment", { layout: "tabs" });
+  paymentElement.mount("#payment-element");
+  paymentElement.on("change", function () { showError(paymentError, ""); });
+
+  // One attempt = one amount and one ConfirmationToken, posted with one attempt_id until the
+  // server answers it. A network error or a 5xx/429 leaves it open: "try again" re-posts the
+  // same body, so the server can answer with the same PaymentIntent and never charge twice.
+  var attempt = null;
 
   function setBusy(on, label) {
     busy = on;
@@ -113,35 +131,73 @@
     return null;
   }
 
-  async function pay(amount) {
-    var made = await stripe.createPaymentMethod({ type: "card", card: card });
-    if (!made || made.error || !made.paymentMethod) {
-      showError(cardError, (made && made.error && made.error.message) || "Check your card details.");
-      return;
+  // The Payment Element's card as a ConfirmationToken, or null (its message shown).
+  async function confirmationToken(amount) {
+    elements.update({ amount: amount });
+    var submitted = await elements.submit();
+    if (submitted && submitted.error) {
+      showError(paymentError, submitted.error.message || "Check your payment details.");
+      return null;
     }
-    var res = await fetch("/pay/" + encodeURIComponent(token) + "/payments", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ amount: amount, payment_method: made.paymentMethod.id, attempt_id: newAttemptId() }),
-    });
+    var made = await stripe.createConfirmationToken({ elements: elements });
+    if (!made || made.error || !made.confirmationToken) {
+      showError(paymentError, (made && made.error && made.error.message) || "Check your payment details.");
+      return null;
+    }
+    return made.confirmationToken.id;
+  }
+
+  async function post(a) {
+    try {
+      return await fetch("/pay/" + encodeURIComponent(token) + "/payments", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ amount: a.amount, confirmation_token: a.confirmationToken, attempt_id: a.id }),
+      });
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function retryLater(message) {
+    showOutcome("error", ["The payment could not be confirmed.", message, "Press Pay to try again: you will not be charged twice."]);
+  }
+
+  async function pay(amount) {
+    if (!attempt || attempt.amount !== amount) {
+      var ctoken = await confirmationToken(amount);
+      if (!ctoken) return;
+      attempt = { id: newAttemptId(), amount: amount, confirmationToken: ctoken };
+    }
+    var res = await post(attempt);
+    if (!res) { retryLater("We could not reach the payment service."); return; }
     var body = await res.json().catch(function () { return {}; });
+    var message = (body.error && body.error.message) || "The payment could not be made.";
+    if (res.status >= 500 || res.status === 429) { retryLater(message); return; }
+    attempt = null;
     if (!res.ok) {
-      var message = (body.error && body.error.message) || "The payment could not be made.";
       if (res.status === 402) showOutcome("declined", ["Your card was declined.", message, "No money was taken. You can try another card."]);
-      else if (res.status === 409 || res.status === 422) showError(amountError, message);
+      else if (res.status === 409 || res.status === 422) {
+        // The amount's problems go under the amount; a token Stripe refused, under the payment.
+        var field = body.error && body.error.field;
+        showError(field === "amount" || !field ? amountError : paymentError, message);
+      }
       else showOutcome("error", ["The payment could not be made.", message]);
       return;
     }
     if (body.status === "requires_action") {
       var done = await stripe.handleNextAction({ clientSecret: body.client_secret });
       if (done && done.error) {
-        showOutcome("declined", ["The payment was not completed.", done.error.message || ""]);
+        showOutcome("declined", ["The payment was not completed.", done.error.message || "Your bank did not confirm it.", "No money was taken. You can try again or use another card."]);
         return;
       }
     }
+    await settled(amount);
+  }
+
+  async function settled(amount) {
     showOutcome("pending", ["Thank you! Your payment of " + money(amount) + " was accepted.", "Updating your balance…"]);
-    var before = remaining;
-    var s = await awaitNewBalance(before);
+    var s = await awaitNewBalance(remaining);
     if (!s) {
       showOutcome("success", ["Thank you! Your payment of " + money(amount) + " was accepted.", "Your balance will update shortly; you will also get an email receipt."]);
       return;
@@ -157,7 +213,7 @@
     el("choice-full").checked = true;
     otherBox.hidden = true;
     amountInput.value = (remaining / Math.pow(10, precision)).toFixed(precision);
-    if (card.clear) card.clear();
+    elements.update({ amount: remaining });
     refreshLabels();
     showOutcome("success", ["Thank you! Your payment of " + money(amount) + " was received.", "Amount remaining: " + money(remaining) + "."]);
   }

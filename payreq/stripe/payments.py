@@ -32,6 +32,9 @@ UNUSABLE_METHOD_CODES = frozenset(
     }
 )
 BPS = 10_000
+# What the Payment Element offers (and the intent allows): cards and Link. Neither redirects,
+# so confirming on the server needs no return_url. Wallets (Apple Pay, Google Pay) are cards.
+PAYMENT_ELEMENT_TYPES = ("card", "link")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,11 +43,17 @@ class Charge:
     practice_id: str
     amount: int
     currency: str
-    payment_method: str
+    payment_method: str | None = None  # a PaymentMethod id (older integrations), or
+    confirmation_token: str | None = None  # what the Payment Element made
     attempt_id: str | None
     account: str | None  # the practice's connected account; None: the platform's
     platform_fee_bps: int = 0
     statement_descriptor_suffix: str | None = None
+
+    @property
+    def source(self) -> str:
+        """What pays: the ConfirmationToken or the PaymentMethod (exactly one is set)."""
+        return self.confirmation_token or self.payment_method or ""
 
     @property
     def attempt_key(self) -> str | None:
@@ -54,7 +63,7 @@ class Charge:
     def idempotency_key(self) -> str:
         """Business ids only: a retried POST of the same attempt never charges twice."""
         attempt = self.attempt_id or "-"
-        digest = hashlib.sha256(f"{attempt}|{self.payment_method}|{self.amount}".encode())
+        digest = hashlib.sha256(f"{attempt}|{self.source}|{self.amount}".encode())
         return f"{self.request_id}:pay:{digest.hexdigest()[:32]}"
 
 
@@ -68,6 +77,9 @@ class PaymentMethodUnusable(Exception):
 
 class AttemptMismatch(Exception):
     """The attempt was already made with another amount or payment method."""
+
+
+PAYMENT_PARAMS = frozenset({"payment_method", "confirmation_token"})
 
 
 async def pay(pool: asyncpg.Pool, client: stripe.StripeClient, charge: Charge) -> dict[str, Any]:
@@ -87,7 +99,7 @@ async def pay(pool: asyncpg.Pool, client: stripe.StripeClient, charge: Charge) -
 
 
 async def _again(client: stripe.StripeClient, charge: Charge, made: Any) -> dict[str, Any]:
-    if (made["amount"], made["payment_method"]) != (charge.amount, charge.payment_method):
+    if (made["amount"], made["payment_method"]) != (charge.amount, charge.source):
         raise AttemptMismatch(charge.attempt_id)
     try:
         intent = await client.v1.payment_intents.retrieve_async(
@@ -100,21 +112,19 @@ async def _again(client: stripe.StripeClient, charge: Charge, made: Any) -> dict
 
 
 async def _create(client: stripe.StripeClient, charge: Charge) -> dict[str, Any]:
-    opts = options(charge.account)
     try:
         # The card's label goes into the intent's metadata, so the webhook names the payment
         # without calling Stripe. Looked up first, so a retry sends the same parameters.
-        method = await client.v1.payment_methods.retrieve_async(charge.payment_method, {}, opts)
+        label = await _card_label(client, charge)
         intent = await client.v1.payment_intents.create_async(
-            intent_params(charge, card_label(method.to_dict().get("card"))),
-            options(charge.account, charge.idempotency_key),
+            intent_params(charge, label), options(charge.account, charge.idempotency_key)
         )
     except stripe.CardError as exc:
         log_failure("payment", exc, charge.account)
         raise PaymentDeclined(exc.user_message or "Your card was declined.") from exc
     except stripe.InvalidRequestError as exc:
         log_failure("payment", exc, charge.account)
-        if exc.code in UNUSABLE_METHOD_CODES or getattr(exc, "param", None) == "payment_method":
+        if exc.code in UNUSABLE_METHOD_CODES or getattr(exc, "param", None) in PAYMENT_PARAMS:
             raise PaymentMethodUnusable(exc.code) from exc
         raise
     except stripe.StripeError as exc:
@@ -123,19 +133,37 @@ async def _create(client: stripe.StripeClient, charge: Charge) -> dict[str, Any]
     return intent.to_dict()
 
 
+async def _card_label(client: stripe.StripeClient, charge: Charge) -> str | None:
+    """On the charge's account: Stripe.js made the token there (`stripeAccount`)."""
+    opts = options(charge.account)
+    if charge.confirmation_token:
+        token = await client.v1.confirmation_tokens.retrieve_async(
+            charge.confirmation_token, {}, opts
+        )
+        preview = token.to_dict().get("payment_method_preview") or {}
+        return card_label(preview.get("card"))
+    method = await client.v1.payment_methods.retrieve_async(charge.source, {}, opts)
+    return card_label(method.to_dict().get("card"))
+
+
 def intent_params(charge: Charge, label: str | None) -> PaymentIntentCreateParams:
+    """Create and confirm in one call ("finalize payments on the server"); a card that needs
+    3-D Secure comes back requires_action, for the page's handleNextAction."""
     metadata = {"payment_request_id": charge.request_id, "practice_id": charge.practice_id}
     if label:
         metadata[CARD_LABEL_KEY] = label
     params: PaymentIntentCreateParams = {
         "amount": charge.amount,
         "currency": charge.currency,
-        "payment_method": charge.payment_method,
-        # Cards only, so confirming on the server needs no return_url.
-        "allowed_payment_method_types": ["card"],
         "confirm": True,
         "metadata": metadata,
     }
+    if charge.confirmation_token:
+        params["confirmation_token"] = charge.confirmation_token
+        params["allowed_payment_method_types"] = list(PAYMENT_ELEMENT_TYPES)
+    else:
+        params["payment_method"] = charge.source
+        params["allowed_payment_method_types"] = ["card"]
     if charge.statement_descriptor_suffix:
         params["statement_descriptor_suffix"] = charge.statement_descriptor_suffix
     fee = platform_fee(charge)
@@ -160,7 +188,7 @@ async def _remember(conn: Conn, key: str, charge: Charge, intent_id: str) -> Non
         charge.request_id,
         charge.account,
         charge.amount,
-        charge.payment_method,
+        charge.source,
     )
 
 

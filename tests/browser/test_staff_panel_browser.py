@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from payreq.devhost import create_app as create_host_app
+from payreq.fakestripe_element import STAND_IN_PATH
 from tests.browser.conftest import ARTIFACTS
 from tests.integration.pay_helpers import register_webhook, serve
 from tests.support import PUBLIC_BASE_URL, Harness, eventually
@@ -66,7 +67,8 @@ async def test_staff_send_a_request_from_the_embedded_panel_and_see_it_paid_in_t
         host_app = create_host_app(base, harness.api_key)
         async with serve(host_app) as host:
             deps = app.state.deps
-            deps.settings = deps.settings.model_copy(update={"stripe_js_url": f"{host}/stripe.js"})
+            js = f"{fake_stripe}{STAND_IN_PATH}"  # the Payment Element stand-in
+            deps.settings = deps.settings.model_copy(update={"stripe_js_url": js})
             assert (await api.patch("/v1/practice", json={"embed_origins": [host]})).is_success
             await register_webhook(fake_stripe, f"{base}/webhooks/stripe")
             await _walk(harness, browser, base, host, shots)

@@ -24,6 +24,7 @@ import psutil
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from payreq.fakestripe_element import STAND_IN_PATH
 from tests.support import BIN_DIR, eventually, free_port, stripe_client
 from workflows.types import SA_NEXT_ACTION_AT, workflow_id
 
@@ -148,7 +149,8 @@ async def test_payreq_dev_runs_the_whole_flow_stops_cleanly_and_resumes(
         assert "Dev mail (1)" in (await api.get("/dev/mail")).text
         billing = await api.get(f"{stack['billing_url']}/")  # the staff panel's demo host
         assert f"{stack['api_url']}/embed/panel?session=pss_" in billing.text
-        assert (await api.get(f"{stack['billing_url']}/stripe.js")).status_code == 200
+        stand_in = await api.get(f"{stack['stripe_api_base']}{STAND_IN_PATH}")
+        assert stand_in.status_code == 200 and "createConfirmationToken" in stand_in.text
 
         pay = stripe_client(stack["stripe_api_base"])
         intent = await pay.v1.payment_intents.create_async(

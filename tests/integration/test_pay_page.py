@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from api.pay_page import render_pay
+from api.pay_tokens import find_pay_link
 from api.ratelimit import PayLimits
 from tests.integration.pay_helpers import start_request
 from tests.support import Harness
@@ -27,8 +30,8 @@ async def test_pay_page_shows_the_request_with_strict_headers(
     assert 'id="pay-form"' in html and "Pay the full balance" in html
     assert "Pay another amount" in html and "At least $1.00" in html
     csp = resp.headers["content-security-policy"]
-    assert "script-src 'self' https://js.stripe.com;" in csp
-    assert "frame-src https://js.stripe.com https://hooks.stripe.com" in csp
+    assert "script-src 'self' https://js.stripe.com https://*.js.stripe.com;" in csp
+    assert "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com" in csp
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert resp.headers["referrer-policy"] == "no-referrer"
     assert resp.headers["cache-control"] == "no-store"
@@ -125,3 +128,20 @@ async def test_pay_links_are_rate_limited_by_token_and_address(
     guesses = [await api.get(f"/pay/guess{i}/status") for i in range(5)]
     assert [r.status_code for r in guesses] == [404, 404, 404, 404, 429]
     assert guesses[-1].json()["error"]["code"] == "rate_limited"
+
+
+async def test_the_payment_element_is_configured_for_the_practices_account(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    async with harness.worker():
+        _, token = await start_request(harness, amount=12000)
+        resp = await api.get(f"/pay/{token}")
+        link = await find_pay_link(harness.pool, token, datetime.now(UTC))
+    assert link is not None
+    html = resp.text
+    assert 'id="payment-element"' in html and 'data-payment-method-types="card link"' in html
+    assert "data-stripe-account" not in html  # the platform's own account
+    settings = api._transport.app.state.deps.settings  # type: ignore[attr-defined]
+    connected = replace(link, stripe_account_id="acct_1PracticeOwn")
+    page = render_pay(connected, token, settings).body.decode()
+    assert 'data-stripe-account="acct_1PracticeOwn"' in page

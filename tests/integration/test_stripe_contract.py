@@ -34,15 +34,16 @@ async def test_every_request_so_far_uses_only_parameters_the_sdk_defines(
 
 
 async def test_the_dead_payment_method_types_parameter_is_caught(fake_stripe: str) -> None:
-    """The request the service used to send (refused by real Stripe since 2026-09-30) is
-    accepted by the fake, so only the recorded check can catch it: it does."""
+    """The request the service used to send (refused by real Stripe since 2026-09-30): the fake
+    refuses it as Stripe does, and the recorded check names it too."""
     async with httpx.AsyncClient() as http:
         resp = await http.post(
             f"{fake_stripe}/v1/payment_intents",
             headers={"Authorization": f"Bearer {STRIPE_KEY}", "Stripe-Version": API_VERSION},
             data={"amount": "500", "currency": "usd", "payment_method_types[0]": "card"},
         )
-        assert resp.status_code == 200
+        assert resp.status_code == 400
+        assert resp.json()["error"]["code"] == "payment_method_types_no_longer_supported"
         recorded = (await http.get(f"{fake_stripe}/_config/shim/requests")).json()
         report = stripe_contract.check(recorded[-1:])
         assert report.problems == ["POST /v1/payment_intents: payment_method_types[0]"]
