@@ -22,6 +22,7 @@ from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
 from payreq.components import create_pool, smtp_config, stripe_client
+from payreq.egress import safe_client
 from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
 from payreq.settings import ConfigError, Settings, load_settings
@@ -73,7 +74,9 @@ def build_worker(
 async def run(settings: Settings, *, migrate: bool = False) -> None:
     client = await connect_temporal(settings)
     pool = await create_pool(settings)
-    http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+    http = safe_client(
+        allow_loopback=settings.webhook_allow_loopback, timeout=WEBHOOK_TIMEOUT_SECONDS
+    )
     try:
         if migrate:
             async with pool.acquire() as conn:

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # The worker's probe endpoint (/healthz, /readyz) for Kubernetes; off when no port is set.
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)
+    # Dev stack and tests only: let practice webhook URLs point at loopback (http allowed
+    # there). Production leaves it off, so webhooks reach public addresses only.
+    webhook_allow_loopback: bool = False
 
     @field_validator("public_base_url", "stripe_api_base")
     @classmethod

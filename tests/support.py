@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
+from payreq.egress import safe_client
 from payreq.practices import create_practice
 from payreq.settings import Settings
 from worker import build_worker
@@ -158,7 +159,7 @@ class Harness:
 
     @asynccontextmanager
     async def worker(self) -> AsyncIterator[Worker]:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with safe_client(allow_loopback=True, timeout=5) as http:
             w = build_worker(
                 self.client,
                 task_queue=self.task_queue,
@@ -233,6 +234,7 @@ def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Sett
         stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
         stripe_api_base=stripe_base,
         payload_encryption_key=TEST_PAYLOAD_KEY,  # type: ignore[arg-type]
+        webhook_allow_loopback=True,  # the receivers in tests listen on 127.0.0.1
     )
 
 
