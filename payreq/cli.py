@@ -58,7 +58,8 @@ def _serve_api(host: str, port: int) -> None:
         port=port,
         log_config=None,  # payreq.logs owns the format (JSON or text) and the access line
         access_log=False,
-        proxy_headers=True,
+        # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only (api/client_address.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
     )
 

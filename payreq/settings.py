@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Dev stack and tests only: let practice webhook URLs point at loopback (http allowed
     # there). Production leaves it off, so webhooks reach public addresses only.
     webhook_allow_loopback: bool = False
+    # The reverse proxies / load balancers in front of the API, comma-separated addresses or
+    # CIDRs: X-Forwarded-For is honoured only on connections from them (api/client_address.py).
+    trusted_proxies: str = ""
 
     @field_validator("public_base_url", "stripe_api_base")
     @classmethod
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
             from payreq.codec import Keyring
 
             Keyring.parse(value.get_secret_value())  # KeyringError names the problem, no key
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from api.client_address import parse_networks
+
+        parse_networks(value)
         return value
 
     @field_validator("smtp_ca_file")
