@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Dev stack and tests only: let practice webhook URLs point at loopback (http allowed
     # there). Production leaves it off, so webhooks reach public addresses only.
     webhook_allow_loopback: bool = False
+    # Practice webhook deliveries in flight at once per worker process, on their own task
+    # queue (<TEMPORAL_TASK_QUEUE>-outbound), apart from emails and refunds.
+    webhook_max_concurrent_deliveries: int = Field(default=20, ge=1, le=1000)
     # The reverse proxies / load balancers in front of the API, comma-separated addresses or
     # CIDRs: X-Forwarded-For is honoured only on connections from them (api/client_address.py).
     trusted_proxies: str = ""

@@ -32,7 +32,7 @@ from activities.email import SmtpConfig
 from payreq.egress import safe_client
 from payreq.practices import create_practice
 from payreq.settings import Settings
-from worker import build_worker
+from worker import build_outbound_worker, build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy
 
 BIN_DIR = Path(sys.executable).parent
@@ -158,7 +158,10 @@ class Harness:
     task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:8]}")
 
     @asynccontextmanager
-    async def worker(self) -> AsyncIterator[Worker]:
+    async def worker(
+        self, max_concurrent_activities: int = 100, outbound_max_concurrent: int = 20
+    ) -> AsyncIterator[Worker]:
+        """The main worker and, beside it, the outbound-deliveries worker (as worker.run)."""
         async with safe_client(allow_loopback=True, timeout=5) as http:
             w = build_worker(
                 self.client,
@@ -168,8 +171,16 @@ class Harness:
                 stripe=self.stripe,
                 public_base_url=PUBLIC_BASE_URL,
                 http=http,
+                max_concurrent_activities=max_concurrent_activities,
             )
-            async with w:
+            outbound = build_outbound_worker(
+                self.client,
+                task_queue=self.task_queue,
+                pool=self.pool,
+                http=http,
+                max_concurrent=outbound_max_concurrent,
+            )
+            async with w, outbound:
                 yield w
 
     def request_input(self, **overrides: object) -> PaymentRequestInput:
