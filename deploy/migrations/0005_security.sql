@@ -8,3 +8,11 @@ CREATE UNLOGGED TABLE rate_limit_counters (
     PRIMARY KEY (key, window_start)
 );
 CREATE INDEX rate_limit_counters_window ON rate_limit_counters (window_start);
+
+-- API keys get an id (to list, revoke and rotate them: payreq practice key ..., /v1/api-keys),
+-- and a staff session remembers the key that minted it: revoking the key ends its sessions.
+ALTER TABLE api_keys ADD COLUMN id text;
+UPDATE api_keys SET id = 'key_' || substr(md5(key_hash::text || random()::text), 1, 20);
+ALTER TABLE api_keys ALTER COLUMN id SET NOT NULL;
+ALTER TABLE api_keys ADD CONSTRAINT api_keys_id_key UNIQUE (id);
+ALTER TABLE staff_sessions ADD COLUMN api_key_hash bytea REFERENCES api_keys (key_hash);
