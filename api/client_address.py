@@ -26,7 +26,7 @@ def parse_networks(value: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+def is_trusted(address: str, proxies: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -36,10 +36,10 @@ def _trusted(address: str, proxies: Sequence[Network]) -> bool:
 
 def client_address(peer: str, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> str:
     """`peer` is the socket's address; `forwarded_for` every X-Forwarded-For header, in order."""
-    if not _trusted(peer, proxies):
+    if not is_trusted(peer, proxies):
         return peer
     hops = [h.strip() for header in forwarded_for for h in header.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, proxies):
+        if not is_trusted(hop, proxies):
             return hop
     return hops[0] if hops else peer  # every hop is a proxy: the first one is the client

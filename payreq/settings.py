@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     # (401) unless this token is set and sent; CORS only for these comma-separated origins.
     codec_auth_token: SecretStr | None = None
     codec_cors_origins: str = ""
+    # The path form /codec/t/<token>/... (for a Temporal UI that cannot send a header; anyone
+    # who can open that UI can read the token from its settings). Turn it off when the UI sits
+    # behind your SSO proxy and CODEC_IDENTITY_HEADER is set.
+    codec_path_token: bool = True
+    # SSO mode: a codec call from one of TRUSTED_PROXIES carrying this header (e.g.
+    # X-Forwarded-Email or X-Auth-Request-Email, set by oauth2-proxy or the ingress's auth)
+    # is authorised when the identity matches CODEC_ALLOWED_IDENTITIES (comma-separated exact
+    # addresses or @domain suffixes). Off when empty.
+    codec_identity_header: str = ""
+    codec_allowed_identities: str = ""
     # Dev stack only: the SMTP catcher's Maildir, served at /dev/mail when set.
     dev_maildir: str | None = None
     # The worker's probe endpoint (/healthz, /readyz) for Kubernetes; off when no port is set.
