@@ -60,5 +60,5 @@ async def test_a_hanging_endpoint_does_not_delay_another_practices_email(
         email_seconds = time.monotonic() - started
         release.set()
     print(f"other practice's email after {email_seconds:.2f}s; deliveries in flight peak {peak}")
-    assert email_seconds < 8  # with the shared queue it waits for the hanging deliveries
+    assert email_seconds < 5  # on one shared queue it waited 9.7 s for the hanging deliveries
     assert peak == DELIVERY_SLOTS  # bounded, however many requests wait to deliver
