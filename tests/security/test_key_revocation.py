@@ -76,3 +76,13 @@ async def test_the_cli_creates_lists_and_revokes_keys(
         assert (await stale.get("/embed/api/payment-requests")).status_code == 401
     code, _ = await run("revoke", harness.practice_id, fields["key_id"])
     assert code == 2  # the last key stays
+
+
+async def test_a_session_ends_however_its_key_was_revoked(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    """Even a key revoked straight in the database (by an operator, or an older tool)."""
+    session = await open_session(api)
+    await harness.pool.execute("UPDATE api_keys SET revoked_at = now()")
+    async with panel(api, session) as stale:
+        assert (await stale.get("/embed/api/payment-requests")).status_code == 401
