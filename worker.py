@@ -22,11 +22,12 @@ from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
 from payreq.components import create_pool, smtp_config, stripe_client
+from payreq.egress import safe_client
 from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
 from payreq.settings import ConfigError, Settings, load_settings
 from payreq.temporal import connect_temporal
-from workflows.outbound import DeliverEventWorkflow
+from workflows.outbound import DeliverEventWorkflow, outbound_task_queue
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -44,7 +45,9 @@ def build_worker(
     stripe: stripe.StripeClient,
     public_base_url: str,
     http: httpx.AsyncClient,
+    max_concurrent_activities: int = 100,  # the SDK's default
 ) -> Worker:
+    """The main task queue's worker; run build_outbound_worker beside it."""
     read_model = ReadModelActivities(pool, public_base_url)
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
@@ -59,12 +62,33 @@ def build_worker(
             read_model.save_request,
             email.send_email,
             payments.refund_payment,
-            webhooks.deliver_events,
             webhooks.mark_events_undeliverable,
             webhooks.deliver_event,
             webhooks.mark_event_undeliverable,
             reconcile.reconcile_payments,
         ],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        interceptors=[ActivityLogInterceptor()],
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+def build_outbound_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    max_concurrent: int = 20,
+) -> Worker:
+    """`deliver_events` on its own task queue (outbound_task_queue(task_queue)): at most
+    `max_concurrent` deliveries at once, none of them holding the main queue's slots."""
+    webhooks = WebhookActivities(pool, http)
+    return Worker(
+        client,
+        task_queue=outbound_task_queue(task_queue),
+        activities=[webhooks.deliver_events],
+        max_concurrent_activities=max_concurrent,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=[ActivityLogInterceptor()],
     )
@@ -73,7 +97,9 @@ def build_worker(
 async def run(settings: Settings, *, migrate: bool = False) -> None:
     client = await connect_temporal(settings)
     pool = await create_pool(settings)
-    http = httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+    http = safe_client(
+        allow_loopback=settings.webhook_allow_loopback, timeout=WEBHOOK_TIMEOUT_SECONDS
+    )
     try:
         if migrate:
             async with pool.acquire() as conn:
@@ -87,6 +113,13 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             public_base_url=settings.public_base_url,
             http=http,
         )
+        outbound = build_outbound_worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            pool=pool,
+            http=http,
+            max_concurrent=settings.webhook_max_concurrent_deliveries,
+        )
         await ensure_reconcile_schedule(client, settings.temporal_task_queue)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -94,7 +127,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             loop.add_signal_handler(sig, stop.set)
         probes = database_and_temporal(pool, client)
         health = health_server(settings.worker_health_host, settings.worker_health_port, probes)
-        async with worker, health:
+        async with worker, outbound, health:
             log.info("worker running on task queue %s", settings.temporal_task_queue)
             await stop.wait()
             log.info("shutting down: finishing in-flight activities")

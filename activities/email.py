@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.errors
 import hashlib
 import logging
 import socket
@@ -191,7 +192,7 @@ class EmailActivities:
                     )
                 )
                 continue
-            msg = self._message(rendered, recipient, msg_id, practice_name, reply_to)
+            msg = self._safe_message(rendered, recipient, msg_id, practice_name, reply_to)
             status, reply = await self._deliver(msg)
             await self._record(key, status, reply)
             if status == "retrying":
@@ -213,6 +214,25 @@ class EmailActivities:
         except Exception as exc:
             log.warning("the %s template failed (%s); sent the default", kind, type(exc).__name__)
             return render(default_template(kind), context)
+
+    def _safe_message(
+        self, rendered: Rendered, recipient: str, msg_id: str, name: str, reply_to: str | None
+    ) -> EmailMessage:
+        """A name that cannot be a header (one stored before PATCH refused such names) must not
+        make the send retry forever: send from the bare address; fail for good if even that
+        cannot be built."""
+        try:
+            return self._message(rendered, recipient, msg_id, name, reply_to)
+        except (ValueError, TypeError, email.errors.HeaderParseError) as exc:
+            log.warning("the practice name cannot be a header (%s)", type(exc).__name__)
+        try:
+            return self._message(rendered, recipient, msg_id, "", reply_to)
+        except (ValueError, TypeError, email.errors.HeaderParseError) as exc:
+            raise ApplicationError(
+                f"the message headers cannot be built: {type(exc).__name__}",
+                type="EmailHeaderInvalid",
+                non_retryable=True,
+            ) from None
 
     def _message(
         self,

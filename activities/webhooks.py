@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -16,6 +17,9 @@ from temporalio.exceptions import ApplicationError
 from workflows.types import DeliverEventInput, DeliverEventResult, DeliverEventsInput
 
 SIGNATURE_HEADER = "Payreq-Signature"
+# The whole attempt (resolve, connect, send, the response's status line), however slowly the
+# endpoint trickles its answer; the body is never read.
+DELIVERY_DEADLINE_SECONDS = 15.0
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -24,9 +28,16 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
 
 
 class WebhookActivities:
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        http: httpx.AsyncClient,
+        deadline_seconds: float = DELIVERY_DEADLINE_SECONDS,
+    ) -> None:
+        """`http` is payreq.egress.safe_client(): it refuses non-public destinations."""
         self._pool = pool
         self._http = http
+        self._deadline = deadline_seconds
 
     @activity.defn(name="deliver_events")
     async def deliver_events(self, inp: DeliverEventsInput) -> None:
@@ -78,13 +89,7 @@ class WebhookActivities:
             SIGNATURE_HEADER: sign(row["secret"], body, int(time.time())),
             "User-Agent": "payreq-webhooks/1",
         }
-        error: str | None = None
-        try:
-            resp = await self._http.post(row["url"], content=body, headers=headers)
-            if not 200 <= resp.status_code < 300:
-                error = f"HTTP {resp.status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}"
+        error = await self._post(row["url"], body, headers)
         attempts = await self._pool.fetchval(
             """UPDATE outbound_events SET attempts = attempts + 1, last_error = $2,
                    delivered_at = CASE WHEN $2::text IS NULL THEN now() END
@@ -93,6 +98,22 @@ class WebhookActivities:
             error,
         )
         return ("failed" if error else "delivered"), attempts, error
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
+        """None when acknowledged (2xx; a redirect is not followed and counts as a failure)."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                async with self._http.stream("POST", url, content=body, headers=headers) as resp:
+                    if 200 <= resp.status_code < 300:
+                        return None
+                    return f"HTTP {resp.status_code}"
+        except TimeoutError:
+            return "timed out"
+        except httpx.InvalidURL as exc:  # httpx's own parser refusing the host
+            return f"refused destination: {exc}"
+        except httpx.HTTPError as exc:
+            refused = str(exc) if str(exc).startswith("refused destination") else ""
+            return refused or type(exc).__name__
 
     @activity.defn(name="mark_event_undeliverable")
     async def mark_event_undeliverable(self, inp: DeliverEventInput) -> None:

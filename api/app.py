@@ -11,10 +11,9 @@ import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import Response
+from fastapi import APIRouter, FastAPI, HTTPException
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routes
 from api.deps import AppDeps
@@ -29,22 +28,58 @@ from payreq.temporal import connect_temporal
 MAX_BODY_BYTES = 64 * 1024
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """413 for a body over MAX_BODY_BYTES, judged by Content-Length before reading it."""
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` as the limit is crossed. An HTTPException, so FastAPI's body
+    parsing re-raises it rather than turning it into a 400."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
+    def __init__(self) -> None:
+        super().__init__(413, f"The body must be at most {MAX_BODY_BYTES} bytes.")
+
+
+class BodyLimit:
+    """413 for a body over MAX_BODY_BYTES on every route: at once from Content-Length, and
+    while streaming otherwise (chunked), so no more than the limit is ever read or held."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return error_response(
-                413, "body_too_large", f"The body must be at most {MAX_BODY_BYTES} bytes."
-            )
-        if length is None and request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                return error_response(
-                    413, "body_too_large", f"The body must be at most {MAX_BODY_BYTES} bytes."
-                )
-        return await call_next(request)
+            await _too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:  # raised outside a handler (a middleware reading the body)
+                await _too_large(scope, receive, send)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(
+        413, "body_too_large", f"The body must be at most {MAX_BODY_BYTES} bytes."
+    )
+    await response(scope, receive, send)
 
 
 def routers() -> list[APIRouter]:

@@ -30,6 +30,9 @@ class AppDeps:
 class Practice:
     id: str
     name: str
+    # The API key this call came with (its sha256): staff sessions remember it, so revoking
+    # the key ends them. Empty for a practice reached through a staff session.
+    key_hash: bytes = b""
 
 
 def get_deps(request: Request) -> AppDeps:
@@ -48,14 +51,15 @@ async def current_practice(
 ) -> Practice:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "Send the practice API key as a Bearer token.")
+    key_hash = hash_api_key(credentials.credentials)
     row = await deps.pool.fetchrow(
         """SELECT p.id, p.name FROM api_keys k JOIN practices p ON p.id = k.practice_id
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
-        hash_api_key(credentials.credentials),
+        key_hash,
     )
     if row is None:
         raise ApiError(401, "unauthorized", "Unknown or revoked API key.")
-    return Practice(id=row["id"], name=row["name"])
+    return Practice(id=row["id"], name=row["name"], key_hash=key_hash)
 
 
 CurrentPractice = Annotated[Practice, Depends(current_practice)]

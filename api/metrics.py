@@ -14,6 +14,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"  # 404s for unknown paths: never the raw path (it may hold ids)
+# Any other method a client makes up is counted as "other": each label value is a series
+# kept forever, so none may come from the client.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+def route_label(route: object) -> str:
+    """The matched route's template (a fixed, finite set), else "unmatched"."""
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path.startswith("/") else UNMATCHED_ROUTE
 
 
 class Metrics:
@@ -81,8 +95,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
-            method = scope["method"]
+            route = route_label(scope.get("route"))
+            method = method_label(scope["method"])
             metrics.requests.labels(route, method, str(status)).inc()
             metrics.latency.labels(route, method).observe(time.perf_counter() - started)
 

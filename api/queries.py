@@ -42,10 +42,12 @@ class Cursor:
             if not isinstance(id_, str) or "\x00" in id_:
                 raise ValueError
             when = datetime.fromisoformat(at) if at is not None else None
-            if when is not None and when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
+            if when is not None:
+                # In UTC now, while it is caught: 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00
+                # would overflow later, in the driver, as a 500.
+                when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
             return Cursor(when, id_)
-        except (ValueError, TypeError, UnicodeError, binascii.Error):
+        except (ValueError, TypeError, UnicodeError, binascii.Error, OverflowError):
             raise ApiError(422, "invalid_cursor", "The cursor is not valid.", "cursor") from None
 
 

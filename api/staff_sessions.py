@@ -89,8 +89,8 @@ async def create_session(
     await pool.execute(
         """INSERT INTO staff_sessions (secret_hash, practice_id, patient_id, patient_first_name,
                patient_last_name, balance_due, currency, facilities, default_facility_id,
-               staff_id, staff_name, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12)""",
+               staff_id, staff_name, expires_at, api_key_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13)""",
         hash_secret(secret),
         practice.id,
         body.patient.id,
@@ -103,6 +103,7 @@ async def create_session(
         body.staff.id,
         body.staff.name,
         expires_at,
+        practice.key_hash,
     )
     # Expired sessions are useless; sweep a few on the way so the table stays small.
     await pool.execute(
@@ -120,6 +121,8 @@ async def find_session(pool: asyncpg.Pool, secret: str, now: datetime) -> StaffS
     row = await pool.fetchrow(
         """SELECT s.*, p.name AS practice_name FROM staff_sessions s
            JOIN practices p ON p.id = s.practice_id
+           -- valid only while the API key that minted it is (revoking deletes them, too)
+           JOIN api_keys k ON k.key_hash = s.api_key_hash AND k.revoked_at IS NULL
            WHERE s.secret_hash = $1 AND s.expires_at > $2""",
         hash_secret(secret),
         now,

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from payreq import db
+from payreq import cli_keys, db
+from payreq.header_names import header_name_problem
 from payreq.practices import create_practice
 from payreq.settings import ConfigError
 
@@ -34,6 +35,9 @@ async def _migrate() -> None:
 
 
 async def _practice_create(name: str, timezone: str, reply_to: str | None) -> None:
+    problem = header_name_problem(name)
+    if problem:
+        raise ConfigError(f"practice name {problem}")
     conn = await asyncpg.connect(_settings_value("database_url"))
     try:
         practice_id, key = await create_practice(conn, name, timezone=timezone, reply_to=reply_to)
@@ -58,7 +62,8 @@ def _serve_api(host: str, port: int) -> None:
         port=port,
         log_config=None,  # payreq.logs owns the format (JSON or text) and the access line
         access_log=False,
-        proxy_headers=True,
+        # X-Forwarded-For is read by the app, from TRUSTED_PROXIES only (api/client_address.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
     )
 
@@ -85,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--timezone", default="UTC")
     create.add_argument("--reply-to", default=None)
+    cli_keys.add_parser(psub)
     return p
 
 
@@ -93,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             asyncio.run(_migrate())
+        elif args.command == "practice" and args.practice_command == "key":
+            asyncio.run(cli_keys.run(args, _settings_value("database_url")))
         elif args.command == "practice":
             asyncio.run(_practice_create(args.name, args.timezone, args.reply_to))
         elif args.command == "worker":

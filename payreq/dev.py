@@ -302,6 +302,7 @@ class Stack:
             CODEC_AUTH_TOKEN=secrets_["codec_auth_token"],
             CODEC_CORS_ORIGINS=f"{ui},{ui.replace(LOOPBACK, 'localhost')}",
             DEV_MAILDIR=self.maildir,
+            WEBHOOK_ALLOW_LOOPBACK="true",  # a practice's test receiver on this machine
             LOG_FORMAT=env.get("LOG_FORMAT", "text"),
         )
         if fake_stripe:

@@ -64,11 +64,30 @@ class Settings(BaseSettings):
     # (401) unless this token is set and sent; CORS only for these comma-separated origins.
     codec_auth_token: SecretStr | None = None
     codec_cors_origins: str = ""
+    # The path form /codec/t/<token>/... (for a Temporal UI that cannot send a header; anyone
+    # who can open that UI can read the token from its settings). Turn it off when the UI sits
+    # behind your SSO proxy and CODEC_IDENTITY_HEADER is set.
+    codec_path_token: bool = True
+    # SSO mode: a codec call from one of TRUSTED_PROXIES carrying this header (e.g.
+    # X-Forwarded-Email or X-Auth-Request-Email, set by oauth2-proxy or the ingress's auth)
+    # is authorised when the identity matches CODEC_ALLOWED_IDENTITIES (comma-separated exact
+    # addresses or @domain suffixes). Off when empty.
+    codec_identity_header: str = ""
+    codec_allowed_identities: str = ""
     # Dev stack only: the SMTP catcher's Maildir, served at /dev/mail when set.
     dev_maildir: str | None = None
     # The worker's probe endpoint (/healthz, /readyz) for Kubernetes; off when no port is set.
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)
+    # Dev stack and tests only: let practice webhook URLs point at loopback (http allowed
+    # there). Production leaves it off, so webhooks reach public addresses only.
+    webhook_allow_loopback: bool = False
+    # Practice webhook deliveries in flight at once per worker process, on their own task
+    # queue (<TEMPORAL_TASK_QUEUE>-outbound), apart from emails and refunds.
+    webhook_max_concurrent_deliveries: int = Field(default=20, ge=1, le=1000)
+    # The reverse proxies / load balancers in front of the API, comma-separated addresses or
+    # CIDRs: X-Forwarded-For is honoured only on connections from them (api/client_address.py).
+    trusted_proxies: str = ""
 
     @field_validator("public_base_url", "stripe_api_base", "twilio_api_base")
     @classmethod
@@ -86,6 +105,14 @@ class Settings(BaseSettings):
             from payreq.codec import Keyring
 
             Keyring.parse(value.get_secret_value())  # KeyringError names the problem, no key
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from api.client_address import parse_networks
+
+        parse_networks(value)
         return value
 
     @field_validator("smtp_ca_file")

@@ -29,10 +29,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
+from payreq.egress import safe_client
 from payreq.practices import create_practice
 from payreq.settings import Settings
 from payreq.stripe.client import make_client
-from worker import build_worker
+from worker import build_outbound_worker, build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy
 
 BIN_DIR = Path(sys.executable).parent
@@ -156,8 +157,11 @@ class Harness:
     task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:8]}")
 
     @asynccontextmanager
-    async def worker(self) -> AsyncIterator[Worker]:
-        async with httpx.AsyncClient(timeout=5) as http:
+    async def worker(
+        self, max_concurrent_activities: int = 100, outbound_max_concurrent: int = 20
+    ) -> AsyncIterator[Worker]:
+        """The main worker and, beside it, the outbound-deliveries worker (as worker.run)."""
+        async with safe_client(allow_loopback=True, timeout=5) as http:
             w = build_worker(
                 self.client,
                 task_queue=self.task_queue,
@@ -166,8 +170,16 @@ class Harness:
                 stripe=self.stripe,
                 public_base_url=PUBLIC_BASE_URL,
                 http=http,
+                max_concurrent_activities=max_concurrent_activities,
             )
-            async with w:
+            outbound = build_outbound_worker(
+                self.client,
+                task_queue=self.task_queue,
+                pool=self.pool,
+                http=http,
+                max_concurrent=outbound_max_concurrent,
+            )
+            async with w, outbound:
                 yield w
 
     def request_input(self, **overrides: object) -> PaymentRequestInput:
@@ -234,6 +246,7 @@ def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Sett
         twilio_auth_token=TWILIO_AUTH_TOKEN,  # type: ignore[arg-type]
         stripe_api_base=stripe_base,
         payload_encryption_key=TEST_PAYLOAD_KEY,  # type: ignore[arg-type]
+        webhook_allow_loopback=True,  # the receivers in tests listen on 127.0.0.1
     )
 
 

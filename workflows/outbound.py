@@ -14,6 +14,14 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows.types import DeliverEventInput, DeliverEventResult
 
+
+def outbound_task_queue(main: str) -> str:
+    """The task queue of `deliver_events`, served by its own worker with bounded concurrency
+    (WEBHOOK_MAX_CONCURRENT_DELIVERIES), so slow practice endpoints never hold the slots that
+    emails, refunds and read-model writes use."""
+    return f"{main}-outbound"
+
+
 DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 DELIVERY_WINDOW = timedelta(days=4)  # the contract promises at least three days of retries
 DELIVERY_RETRY = RetryPolicy(

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_RETRY,
         DELIVERY_WINDOW,
         DeliverEventWorkflow,
+        outbound_task_queue,
     )
 from workflows.types import (
     SA_AMOUNT_REMAINING,
@@ -392,6 +393,7 @@ class PaymentRequestWorkflow:
             await workflow.execute_activity(
                 "deliver_events",
                 inp,
+                task_queue=outbound_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT * len(event_ids),
                 schedule_to_close_timeout=DELIVERY_WINDOW,
                 retry_policy=DELIVERY_RETRY,

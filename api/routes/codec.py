@@ -7,6 +7,11 @@ need `Authorization: Bearer <CODEC_AUTH_TOKEN>`; when no token is configured the
 call. A browser's UI cannot add a header, so the same endpoints also answer under
 `/codec/t/<token>/…`: give the UI that URL as its codec endpoint (`payreq dev` does) and keep
 it private. CORS is answered for the origins in CODEC_CORS_ORIGINS only.
+
+The path token is readable by anyone who can open the Temporal UI. Where the UI is behind the
+organisation's SSO, set CODEC_IDENTITY_HEADER (and CODEC_PATH_TOKEN=false): the SSO proxy in
+front of the codec endpoint forwards the signed-in operator's identity, honoured only on
+connections from TRUSTED_PROXIES and only for CODEC_ALLOWED_IDENTITIES (api/codec_identity.py).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from api.codec_identity import forwarded_identity
 from api.deps import AppDeps, Deps
 from api.errors import ApiError
 from payreq.codec import DecryptError
@@ -69,7 +75,8 @@ async def _run(
     op: Operation, request: Request, deps: AppDeps, token: str | None, namespace: str | None
 ) -> Response:
     cors = _cors_headers(deps, request.headers.get("origin"))
-    if not _authorised(deps, token):
+    identity = forwarded_identity(request, deps.settings)
+    if identity is None and not _authorised(deps, token):
         raise ApiError(401, "unauthorized", "A valid codec token is required.", headers=cors)
     if namespace and namespace != deps.settings.temporal_namespace:
         raise ApiError(
@@ -91,7 +98,7 @@ async def _run(
             "A payload cannot be decrypted with the keys of this service.",
             headers=cors,
         ) from None
-    log.info("codec %s of %d payload(s)", op, len(out))
+    log.info("codec %s of %d payload(s) for %s", op, len(out), identity or "the codec token")
     body = json_format.MessageToJson(Payloads(payloads=out), indent=None)
     return Response(body, media_type="application/json", headers=cors)
 
@@ -126,4 +133,6 @@ async def codec_for_ui(
     deps: Deps,
     x_namespace: Annotated[str | None, Header()] = None,
 ) -> Response:
+    if not deps.settings.codec_path_token:
+        raise ApiError(404, "not_found", "The codec's path-token form is turned off.")
     return await _run(op, request, deps, token, x_namespace)

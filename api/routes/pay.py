@@ -29,7 +29,7 @@ from api.pay_page import (
     render_rate_limited,
     security_headers,
 )
-from api.pay_tokens import PayLink, find_pay_link, record_view
+from api.pay_tokens import PayLink, record_view
 from api.ratelimit import PayRateLimiter, pay_rate_limiter
 from payreq.stripe.payments import (
     AttemptMismatch,
@@ -103,15 +103,13 @@ class LinkStatus(BaseModel):
 )
 async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -> Response:
     try:
-        await limiter.check(request, token)
+        link = await limiter.check(request, token)
     except ApiError as exc:
+        if exc.status == 404:
+            return render_not_found(deps.settings)
         return render_rate_limited(deps.settings, (exc.headers or {}).get("Retry-After", "60"))
-    now = datetime.now(UTC)
-    link = await find_pay_link(deps.pool, token, now)
-    if link is None:
-        return render_not_found(deps.settings)
     if link.closed_as is None:
-        await record_view(deps.pool, link.request_id, now)
+        await record_view(deps.pool, link.request_id, datetime.now(UTC))
     return render_pay(link, token, deps.settings)
 
 
@@ -122,8 +120,7 @@ async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -
     responses={404: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
 )
 async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter) -> Response:
-    await limiter.check(request, token)
-    link = await _link(deps, token)
+    link = await limiter.check(request, token)
     body = LinkStatus(
         status=str(link.closed_as or link.status),
         currency=link.currency,
@@ -161,8 +158,7 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
 async def create_payment(
     token: str, body: PaymentBody, request: Request, deps: Deps, limiter: Limiter
 ) -> PaymentResult:
-    await limiter.check(request, token, payment=True)
-    link = await _link(deps, token)
+    link = await limiter.check(request, token, payment=True)
     if link.closed_as is not None:
         raise ApiError(409, "request_closed", f"This payment request is {link.closed_as}.")
     state = await _current_state(deps, link.request_id)
@@ -221,13 +217,6 @@ async def pay_static(name: str) -> Response:
         media_type=media_type,
         headers={"Cache-Control": f"public, max-age={STATIC_MAX_AGE_SECONDS}"},
     )
-
-
-async def _link(deps: AppDeps, token: str) -> PayLink:
-    link = await find_pay_link(deps.pool, token, datetime.now(UTC))
-    if link is None:
-        raise ApiError(404, "not_found", "This payment link is not valid.")
-    return link
 
 
 async def _current_state(deps: AppDeps, request_id: str) -> RequestState:

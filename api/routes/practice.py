@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
+from payreq.header_names import header_name_problem
 from payreq.stripe import connect
 
 router = APIRouter(prefix="/v1/practice", tags=["practice"])
 
 MAX_NAME_CHARS = 200
 _SEND_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOST = re.compile(r"^(\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)$")
 
 _DOC = {
@@ -104,8 +104,9 @@ class PracticePatch(BaseModel):
     @field_validator("name")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or _CONTROL.search(value)):
-            raise ValueError("must be one line of visible text")
+        problem = None if value is None else header_name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value.strip() if value else value
 
     @field_validator("timezone")

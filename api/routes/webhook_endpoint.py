@@ -7,8 +7,10 @@ import secrets
 from fastapi import APIRouter
 
 from api.deps import CurrentPractice, Deps
+from api.errors import ApiError
 from api.resources import WebhookEndpointOut, error_responses
 from api.schemas import WebhookEndpointIn
+from payreq.egress import UnsafeDestination, check_destination
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -28,6 +30,10 @@ async def put_webhook_endpoint(
     """Events are POSTed with `Payreq-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
     "<t>.<body>">` and retried with backoff until a 2xx (for four days). When no secret is
     given one is generated and returned in this response only."""
+    try:
+        await check_destination(body.url, allow_loopback=deps.settings.webhook_allow_loopback)
+    except UnsafeDestination as exc:
+        raise ApiError(422, "invalid_value", f"url: {exc}.", "url") from None
     generated = body.secret is None
     secret = body.secret or SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     updated_at = await deps.pool.fetchval(

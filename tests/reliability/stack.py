@@ -178,6 +178,7 @@ class Stack:
             STRIPE_API_BASE=self.stripe_base,
             STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             PAYLOAD_ENCRYPTION_KEY=TEST_PAYLOAD_KEY,
+            WEBHOOK_ALLOW_LOOPBACK="true",
             LOG_FORMAT="text",
             LOG_LEVEL="WARNING",
         )
