@@ -26,7 +26,6 @@ from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
 from payreq.settings import ConfigError, Settings, load_settings
 from payreq.temporal import connect_temporal
-from workflows.outbound import DeliverEventWorkflow
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -53,7 +52,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PaymentRequestWorkflow, DeliverEventWorkflow, ReconcileWorkflow],
+        workflows=[PaymentRequestWorkflow, ReconcileWorkflow],
         activities=[
             read_model.record_request,
             read_model.save_request,
@@ -61,8 +60,6 @@ def build_worker(
             payments.refund_payment,
             webhooks.deliver_events,
             webhooks.mark_events_undeliverable,
-            webhooks.deliver_event,
-            webhooks.mark_event_undeliverable,
             reconcile.reconcile_payments,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -10,22 +10,23 @@ is never held up behind an SMTP retry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from activities.read_model import ReadModelActivities
+    from activities.stripe import StripeActivities
+    from activities.webhooks import WebhookActivities
     from workflows.book import RequestBook
     from workflows.outbound import (
         DELIVERY_ATTEMPT_TIMEOUT,
         DELIVERY_RETRY,
         DELIVERY_WINDOW,
-        DeliverEventWorkflow,
     )
     from workflows.types import (
         SA_AMOUNT_REMAINING,
@@ -34,22 +35,17 @@ with workflow.unsafe.imports_passed_through():
         SA_STATUS,
         CancelInput,
         ChangeInput,
-        DeliverEventInput,
         DeliverEventsInput,
         DisputeChanged,
         EmailKind,
-        EmailResult,
         Empty,
         ErrorType,
-        OutboundEvent,
         PaymentReceived,
         PaymentRequestInput,
-        RecordRequestResult,
         RefundInput,
         RefundReceived,
         RequestState,
         ResendInput,
-        SaveResult,
         Status,
     )
 
@@ -71,10 +67,6 @@ REFUND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[ErrorType.STRIPE_ERROR],
 )
-RESEND_FROM_MAIN_LOOP = "resend-from-main-loop"  # patch id: resend no longer awaits SMTP
-# patch id: a save's outbound events go out in one activity of this workflow, and only when the
-# practice has a webhook endpoint (before: one child workflow per event, endpoint or not)
-OUTBOUND_DELIVERY_V2 = "outbound-delivery-v2"
 
 
 @workflow.defn
@@ -242,14 +234,11 @@ class PaymentRequestWorkflow:
                 b.rejected -= set(inp.emails)
             b.restart_schedule(workflow.now())
             self._wake = True
-            if workflow.patched(RESEND_FROM_MAIN_LOOP):
-                # The caller gets its answer now; the main loop sends, however long SMTP takes.
-                b.resend_queued = True
-                b.event(workflow.now(), "resend_requested")
-                await self._save()
-                return b.state()
-        await self._send(EmailKind.REQUEST, b.deliverable())
-        return b.state()
+            # The caller gets its answer now; the main loop sends, however long SMTP takes.
+            b.resend_queued = True
+            b.event(workflow.now(), "resend_requested")
+            await self._save()
+            return b.state()
 
     @resend.validator
     def _validate_resend(self, inp: ResendInput) -> None:
@@ -306,10 +295,9 @@ class PaymentRequestWorkflow:
         async with self._lock:
             b.version += 1
             b.event(workflow.now(), "created")
-            result: RecordRequestResult = await workflow.execute_local_activity(
-                "record_request",
+            result = await workflow.execute_local_activity_method(
+                ReadModelActivities.record_request,
                 b.snapshot(workflow.now()),
-                result_type=RecordRequestResult,
                 start_to_close_timeout=READ_MODEL_TIMEOUT,
                 retry_policy=READ_MODEL_RETRY,
             )
@@ -321,21 +309,16 @@ class PaymentRequestWorkflow:
     async def _save(self) -> None:
         b = self._b
         b.version += 1
-        v2 = workflow.patched(OUTBOUND_DELIVERY_V2)
-        result = await workflow.execute_local_activity(
-            "save_request",
+        result = await workflow.execute_local_activity_method(
+            ReadModelActivities.save_request,
             b.snapshot(workflow.now()),
-            result_type=SaveResult if v2 else None,
             start_to_close_timeout=READ_MODEL_TIMEOUT,
             retry_policy=READ_MODEL_RETRY,
         )
         b.events.clear()
         self._publish()
         outbound, b.outbound = b.outbound, []
-        if not v2:
-            for ev in outbound:
-                await self._deliver_by_child(ev)
-        elif result.deliver_events:  # recorded either way; with no endpoint, no one to tell
+        if result.deliver_events:  # recorded either way; with no endpoint, no one to tell
             task = asyncio.create_task(self._deliver(tuple(ev.event_id for ev in outbound)))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
@@ -345,10 +328,9 @@ class PaymentRequestWorkflow:
             return
         b = self._b
         b.email_seq += 1
-        result: EmailResult = await workflow.execute_activity(
-            "send_email",
+        result = await workflow.execute_activity_method(
+            EmailActivities.send_email,
             b.email_input(kind, recipients, paid),
-            result_type=EmailResult,
             start_to_close_timeout=EMAIL_TIMEOUT,
             heartbeat_timeout=EMAIL_HEARTBEAT,
             retry_policy=EMAIL_RETRY,
@@ -362,8 +344,8 @@ class PaymentRequestWorkflow:
             await self._save()
 
     async def _refund(self, payment_id: str, amount: int, reason: str) -> None:
-        await workflow.execute_activity(
-            "refund_payment",
+        await workflow.execute_activity_method(
+            StripeActivities.refund_payment,
             RefundInput(
                 request_id=self._inp.request_id, payment_id=payment_id, amount=amount, reason=reason
             ),
@@ -381,29 +363,19 @@ class PaymentRequestWorkflow:
         and the Temporal UI shows the retrying activity with its last error."""
         inp = DeliverEventsInput(event_ids=event_ids)
         try:
-            await workflow.execute_activity(
-                "deliver_events",
+            await workflow.execute_activity_method(
+                WebhookActivities.deliver_events,
                 inp,
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT * len(event_ids),
                 schedule_to_close_timeout=DELIVERY_WINDOW,
                 retry_policy=DELIVERY_RETRY,
             )
         except ActivityError:
-            await workflow.execute_activity(
-                "mark_events_undeliverable",
+            await workflow.execute_activity_method(
+                WebhookActivities.mark_events_undeliverable,
                 inp,
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
                 retry_policy=READ_MODEL_RETRY,
-            )
-
-    async def _deliver_by_child(self, ev: OutboundEvent) -> None:
-        """Before outbound-delivery-v2: each event got its own DeliverEventWorkflow."""
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await workflow.start_child_workflow(
-                DeliverEventWorkflow.run,
-                DeliverEventInput(event_id=ev.event_id),
-                id=f"outbound-event-{ev.event_id}",
-                parent_close_policy=ParentClosePolicy.ABANDON,
             )
 
     def _publish(self) -> None:

@@ -252,21 +252,10 @@ class OutboundEvent:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeliverEventInput:
-    event_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class DeliverEventsInput:
     """The outbound events of one save of a request, delivered in order by one activity."""
 
     event_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeliverEventResult:
-    status: str  # delivered, no_endpoint
-    attempts: int
 
 
 # ---- activity inputs and results -------------------------------------------------------

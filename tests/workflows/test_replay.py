@@ -13,7 +13,6 @@ from temporalio.worker import Replayer
 from payreq.codec import Keyring
 from payreq.temporal import converter_for
 from tests.support import HISTORIES_DIR, TEST_PAYLOAD_KEY
-from workflows.outbound import DeliverEventWorkflow
 from workflows.payment_request import PaymentRequestWorkflow
 
 
@@ -33,7 +32,7 @@ async def test_recorded_histories_replay_without_nondeterminism() -> None:
     histories = load_histories()
     assert len(histories) >= 7, "the scenario histories are missing from tests/histories"
     replayer = Replayer(
-        workflows=[PaymentRequestWorkflow, DeliverEventWorkflow],
+        workflows=[PaymentRequestWorkflow],
         data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
     )
     results = await replayer.replay_workflows(_each(histories), raise_on_replay_failure=False)
