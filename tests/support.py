@@ -59,6 +59,8 @@ class RecordingHandler:
     messages: list[Received] = field(default_factory=list)
     # address -> SMTP codes to answer RCPT with, one per attempt; empty means accept
     scripted: dict[str, list[int]] = field(default_factory=dict)
+    # cleared: every RCPT waits for an answer until it is set again (an SMTP server that hangs)
+    answering: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -69,6 +71,8 @@ class RecordingHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if not self.answering.is_set():
+            await asyncio.to_thread(self.answering.wait)
         with self.lock:
             codes = self.scripted.get(address)
             code = codes.pop(0) if codes else 250
@@ -84,6 +88,9 @@ class RecordingHandler:
             self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
 
+    def __post_init__(self) -> None:
+        self.answering.set()
+
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [r.message for r in self.messages if address in r.rcpt_tos]
@@ -92,6 +99,7 @@ class RecordingHandler:
         with self.lock:
             self.messages.clear()
             self.scripted.clear()
+            self.answering.set()
 
 
 def start_smtp() -> tuple[Controller, RecordingHandler]:

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
@@ -85,6 +85,16 @@ class PaymentRequestWorkflow:
 
     @workflow.run
     async def run(self, inp: PaymentRequestInput) -> RequestState:
+        try:
+            await self._until_closed(inp)
+        except (asyncio.CancelledError, ActivityError) as err:
+            if not _is_cancellation(err):
+                raise
+            await self._close_as_cancelled()
+        await self._finish()
+        return self._b.state()
+
+    async def _until_closed(self, inp: PaymentRequestInput) -> None:
         b = self._b
         if inp.carried is None:
             await self._record_request()
@@ -98,8 +108,27 @@ class PaymentRequestWorkflow:
                 await workflow.wait_condition(self._settled)
                 workflow.continue_as_new(replace(inp, carried=b.carried()))
             await self._wait_for_next_action()
-        await workflow.wait_condition(self._settled)
-        return b.state()
+
+    async def _close_as_cancelled(self) -> None:
+        """A cancellation requested in Temporal ("Request Cancellation" in the UI, `temporal
+        workflow cancel`) closes the request exactly as the API's cancel does: the read model
+        says cancelled, the link is revoked, the practice gets its event."""
+        b = self._b
+        if not self._recorded:
+            await self._record_request()
+        async with self._lock:
+            if b.closed:
+                return
+            b.close(workflow.now(), Status.CANCELLED, "cancelled", "cancelled in Temporal")
+            await self._save()
+
+    async def _finish(self) -> None:
+        """Closed: wait for the handlers and outbound deliveries. A cancellation requested
+        now has nothing left to close, so the deliveries still finish."""
+        try:
+            await workflow.wait_condition(self._settled)
+        except asyncio.CancelledError:
+            await workflow.wait_condition(self._settled)
 
     def _settled(self) -> bool:
         """No handler running and every outbound delivery done (or given up)."""
@@ -397,3 +426,11 @@ class PaymentRequestWorkflow:
         workflow.set_current_details(
             f"{b.status}: {remaining} of {requested} {self._inp.currency} minor units remaining"
         )
+
+
+def _is_cancellation(err: BaseException) -> bool:
+    """The workflow's cancellation reaches the main loop as CancelledError, or as the
+    ActivityError of the activity it was awaiting, which it cancelled."""
+    if isinstance(err, asyncio.CancelledError):
+        return True
+    return isinstance(err, ActivityError) and isinstance(err.cause, CancelledError)
