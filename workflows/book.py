@@ -50,6 +50,7 @@ class RequestBook:
         self.base_day = c.reminder_base_day if c else 0
         self.paused = c.reminders_paused if c else False
         self.resend_queued = c.resend_queued if c else False
+        self.receipt_queued = False  # set when `change` closes it; a closed run never continues
         self.expires_at = (
             c.expires_at if c else inp.created_at + timedelta(days=inp.policy.expires_in_days)
         )

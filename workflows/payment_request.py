@@ -124,8 +124,12 @@ class PaymentRequestWorkflow:
 
     async def _finish(self) -> None:
         """Closed: wait for the handlers and outbound deliveries. A cancellation requested
-        now has nothing left to close, so the deliveries still finish."""
+        now has nothing left to close, so the receipt and the deliveries still go out."""
+        b = self._b
         try:
+            if b.receipt_queued:
+                b.receipt_queued = False
+                await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
             await workflow.wait_condition(self._settled)
         except asyncio.CancelledError:
             await workflow.wait_condition(self._settled)
@@ -295,11 +299,9 @@ class PaymentRequestWorkflow:
             self._wake = True
             if paid_in_full:
                 b.close(now, Status.PAID, "paid", "")
+                b.receipt_queued = True  # the main loop sends it: the caller never waits on SMTP
             await self._save()
-            state = b.state()
-        if paid_in_full:
-            await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
-        return state
+            return b.state()
 
     @change.validator
     def _validate_change(self, inp: ChangeInput) -> None:
