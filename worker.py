@@ -57,6 +57,7 @@ def build_worker(
             read_model.record_request,
             read_model.save_request,
             email.send_email,
+            email.give_up_email,
             payments.refund_payment,
             webhooks.deliver_events,
             webhooks.mark_events_undeliverable,

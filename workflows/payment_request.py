@@ -54,6 +54,9 @@ READ_MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 EMAIL_TIMEOUT = timedelta(minutes=2)
+# How long one email keeps retrying 4xx answers and outages; then its recipients still not
+# accepted are failed (never mailed again), so a dead mailbox cannot hold a request open.
+EMAIL_DELIVERY_WINDOW = timedelta(hours=24)
 EMAIL_HEARTBEAT = timedelta(seconds=20)  # the activity beats every 5 s while its worker lives
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -359,13 +362,25 @@ class PaymentRequestWorkflow:
             return
         b = self._b
         b.email_seq += 1
-        result = await workflow.execute_activity_method(
-            EmailActivities.send_email,
-            b.email_input(kind, recipients, paid),
-            start_to_close_timeout=EMAIL_TIMEOUT,
-            heartbeat_timeout=EMAIL_HEARTBEAT,
-            retry_policy=EMAIL_RETRY,
-        )
+        inp = b.email_input(kind, recipients, paid)
+        try:
+            result = await workflow.execute_activity_method(
+                EmailActivities.send_email,
+                inp,
+                start_to_close_timeout=EMAIL_TIMEOUT,
+                schedule_to_close_timeout=EMAIL_DELIVERY_WINDOW,
+                heartbeat_timeout=EMAIL_HEARTBEAT,
+                retry_policy=EMAIL_RETRY,
+            )
+        except ActivityError as err:
+            if _is_cancellation(err):
+                raise
+            result = await workflow.execute_activity_method(
+                EmailActivities.give_up_email,
+                inp,
+                start_to_close_timeout=READ_MODEL_TIMEOUT,
+                retry_policy=READ_MODEL_RETRY,
+            )
         async with self._lock:
             b.rejected |= set(result.rejected)
             for r in result.recipients:
