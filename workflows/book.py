@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from temporalio.exceptions import ApplicationError
 
 from workflows.ledger import Ledger
-from workflows.schedule import next_reminder
+from workflows.schedule import next_reminder, reminder_spread
 from workflows.types import (
     CLOSED_STATUSES,
     CarriedState,
@@ -135,6 +135,7 @@ class RequestBook:
             reminders_sent=self.reminders_sent,
             policy=self.inp.policy,
             expires_at=self.expires_at,
+            spread=reminder_spread(self.inp.request_id),
         )
 
     def next_action_at(self) -> datetime:
