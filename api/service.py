@@ -15,8 +15,13 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppDeps, Practice
@@ -96,9 +101,11 @@ def workflow_input(
     )
 
 
-async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState:
+async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState | None:
     """Start the request's workflow (or join the one already running under this id) and wait
-    until it has written the read model and issued the pay link."""
+    until it has written the read model and issued the pay link. None: a workflow with this id
+    already ran and closed (a retried create after a cancel or payment): it is never started
+    again, and the caller answers from the read model."""
     expires = inp.created_at + timedelta(days=inp.policy.expires_in_days)
     op = WithStartWorkflowOperation(
         PaymentRequestWorkflow.run,
@@ -106,6 +113,7 @@ async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState
         id=workflow_id(inp.request_id),
         task_queue=deps.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(SA_PRACTICE, inp.practice_id),
@@ -122,6 +130,8 @@ async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState
             )
     except TimeoutError:
         raise _busy() from None
+    except WorkflowAlreadyStartedError:
+        return None
     except RPCError as exc:
         log.warning("create: temporal error %s", exc.status)
         raise _busy() from None

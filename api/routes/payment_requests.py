@@ -52,7 +52,8 @@ async def create_payment_request(
         if first:
             metrics.workflows_started.inc()
         row = await queries.request_row(deps.pool, practice.id, request_id)
-        return 201, await queries.request_resource(deps.pool, row, state.pay_url)
+        pay_url = state.pay_url if state else None  # None: it closed before this retry
+        return 201, await queries.request_resource(deps.pool, row, pay_url)
 
     request_hash = idempotency.fingerprint("POST", CREATE_PATH, body)
     return await idempotency.once(
