@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.email import EmailActivities, SmtpConfig
 from activities.read_model import ReadModelActivities
-from activities.reconcile import ReconcileActivities, ensure_reconcile_schedule
+from activities.reconcile import ReconcileActivities
 from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
@@ -85,7 +85,6 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             public_base_url=settings.public_base_url,
             http=http,
         )
-        await ensure_reconcile_schedule(client, settings.temporal_task_queue)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
