@@ -21,11 +21,13 @@ from activities.reconcile import ReconcileActivities
 from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
+from payreq.codec import Keyring
 from payreq.components import create_pool, smtp_config, stripe_client
 from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
+from payreq.pay_links import PayLinks
 from payreq.settings import ConfigError, Settings, load_settings
-from payreq.temporal import connect_temporal
+from payreq.temporal import connect_temporal, keyring
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -42,9 +44,10 @@ def build_worker(
     smtp: SmtpConfig,
     stripe: stripe.StripeClient,
     public_base_url: str,
+    keyring: Keyring,
     http: httpx.AsyncClient,
 ) -> Worker:
-    read_model = ReadModelActivities(pool, public_base_url)
+    read_model = ReadModelActivities(pool, PayLinks(keyring, public_base_url))
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
     webhooks = WebhookActivities(pool, http)
@@ -83,6 +86,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             smtp=smtp_config(settings),
             stripe=stripe_client(settings),
             public_base_url=settings.public_base_url,
+            keyring=keyring(settings),
             http=http,
         )
         stop = asyncio.Event()

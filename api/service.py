@@ -10,11 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -27,6 +23,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AppDeps, Practice
 from api.errors import ApiError
 from api.schemas import CreatePaymentRequest
+from payreq.pay_links import PayLinks
+from payreq.temporal import keyring
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     SA_AMOUNT_REMAINING,
@@ -44,7 +42,6 @@ from workflows.types import (
 
 CREATE_TIMEOUT = timedelta(seconds=30)
 UPDATE_TIMEOUT = timedelta(seconds=30)
-QUERY_TIMEOUT = timedelta(seconds=5)
 log = logging.getLogger("payreq.api")
 
 # Business failures raised by the workflow, by type, to (status, code).
@@ -158,17 +155,23 @@ async def apply_update(deps: AppDeps, request_id: str, update: Any, arg: Any) ->
         raise _busy() from None
 
 
-async def current_pay_url(deps: AppDeps, request_id: str) -> str | None:
-    """The pay link lives only in the workflow (Postgres keeps its hash)."""
-    handle = deps.temporal.get_workflow_handle(workflow_id(request_id))
-    try:
-        state: RequestState = await handle.query(
-            PaymentRequestWorkflow.state, rpc_timeout=QUERY_TIMEOUT
-        )
-    except (RPCError, WorkflowQueryFailedError) as exc:
-        log.warning("pay_url query failed: %s", type(exc).__name__)
-        return None
-    return state.pay_url or None
+async def pay_url(deps: AppDeps, request_id: str) -> str | None:
+    """The open request's pay link, derived again from its id and the key id Postgres keeps
+    (payreq/pay_links.py): reads never ask Temporal, and no table holds the token."""
+    kid = await deps.pool.fetchval(
+        "SELECT key_id FROM pay_tokens WHERE payment_request_id = $1 AND revoked_at IS NULL",
+        request_id,
+    )
+    return pay_links(deps).url_for(kid, request_id) if kid else None
+
+
+def pay_links(deps: AppDeps) -> PayLinks:
+    return PayLinks(keyring(deps.settings), deps.settings.public_base_url)
+
+
+async def with_pay_url(deps: AppDeps, response: dict[str, object]) -> dict[str, object]:
+    """A stored payment-request response (stored without its link) with the link as of now."""
+    return {**response, "pay_url": await pay_url(deps, str(response["id"]))}
 
 
 def _busy() -> ApiError:

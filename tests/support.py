@@ -29,6 +29,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
+from payreq.codec import Keyring
+from payreq.pay_links import PayLinks
 from payreq.practices import create_practice
 from payreq.settings import Settings
 from worker import build_worker
@@ -174,6 +176,7 @@ class Harness:
                 smtp=self.smtp_config,
                 stripe=self.stripe,
                 public_base_url=PUBLIC_BASE_URL,
+                keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
             )
             async with w:
@@ -226,6 +229,11 @@ TEST_PAYLOAD_KEY = (
     + ",test1:"
     + base64.b64encode(b"payreq-test-key-1".ljust(32, b"1")).decode()
 )
+
+
+def test_links() -> PayLinks:
+    """The pay links the test worker and API derive (the test keyring, the test base URL)."""
+    return PayLinks(Keyring.parse(TEST_PAYLOAD_KEY), PUBLIC_BASE_URL)
 
 
 def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Settings:
