@@ -117,6 +117,7 @@ async def test_an_address_failing_for_the_whole_window_makes_the_request_deliver
         policy = ReminderPolicy(reminder_days=(), expires_in_days=5)
         handle, request_id = await _start(h, policy=policy)
         result = await asyncio.wait_for(handle.result(), 120)  # skips to the expiry
+        await keep_history(handle, "request_email_gives_up_delivery_failed_then_expires")
     assert result.status == Status.EXPIRED and result.rejected_emails == ("maria@example.com",)
     outbound = await h.pool.fetch("SELECT type FROM outbound_events ORDER BY created_at")
     assert [e["type"] for e in outbound] == [
