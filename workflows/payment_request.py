@@ -126,16 +126,20 @@ class PaymentRequestWorkflow:
             await self._save()
 
     async def _finish(self) -> None:
-        """Closed: wait for the handlers and outbound deliveries. A cancellation requested
-        now has nothing left to close, so the receipt and the deliveries still go out."""
+        """Closed: send a receipt `change` queued, then wait for the handlers and outbound
+        deliveries. A cancellation requested now has nothing left to close: it interrupts
+        what was running (once: Temporal delivers it once), which then runs again."""
         b = self._b
-        try:
-            if b.receipt_queued:
-                b.receipt_queued = False
-                await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
-            await workflow.wait_condition(self._settled)
-        except asyncio.CancelledError:
-            await workflow.wait_condition(self._settled)
+        for _ in range(2):
+            try:
+                if b.receipt_queued:
+                    await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
+                    b.receipt_queued = False
+                await workflow.wait_condition(self._settled)
+                return
+            except (asyncio.CancelledError, ActivityError) as err:
+                if not _is_cancellation(err):
+                    raise
 
     def _settled(self) -> bool:
         """No handler running and every outbound delivery done (or given up)."""

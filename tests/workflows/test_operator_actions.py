@@ -64,6 +64,34 @@ async def test_cancel_from_the_temporal_ui_closes_the_request_like_the_api(
     assert [e["type"] for e in outbound] == ["payment_request.cancelled"]
 
 
+async def test_cancel_from_the_temporal_ui_while_the_first_email_hangs(harness: Harness) -> None:
+    """The cancellation reaches the main loop inside the email activity, which it cancels."""
+    h = harness
+    h.smtp.answering.clear()
+    try:
+        async with h.worker():
+            handle, request_id = await _start(h)
+
+            async def sending() -> bool:
+                return bool(
+                    await h.pool.fetchval(
+                        "SELECT count(*) FROM email_deliveries WHERE status = 'sending'"
+                    )
+                )
+
+            await eventually(sending, timeout=20)
+            await handle.cancel()
+            result: RequestState = await asyncio.wait_for(handle.result(), 30)
+    finally:
+        h.smtp.answering.set()
+    assert result.status == Status.CANCELLED
+    row = await h.pool.fetchrow("SELECT status FROM payment_requests WHERE id = $1", request_id)
+    assert row["status"] == "cancelled"
+    assert await h.pool.fetchval(
+        "SELECT revoked_at FROM pay_tokens WHERE payment_request_id = $1", request_id
+    )
+
+
 async def test_a_change_that_settles_answers_without_waiting_for_smtp(harness: Harness) -> None:
     h = harness
     async with h.worker():
