@@ -17,17 +17,19 @@ from temporalio.worker import Worker
 
 from activities.email import EmailActivities, SmtpConfig
 from activities.read_model import ReadModelActivities
-from activities.reconcile import ReconcileActivities, ensure_reconcile_schedule
+from activities.reconcile import ReconcileActivities
 from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
+from payreq.codec import Keyring
 from payreq.components import create_pool, smtp_config, stripe_client
 from payreq.egress import safe_client
 from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
+from payreq.pay_links import PayLinks
 from payreq.settings import ConfigError, Settings, load_settings
-from payreq.temporal import connect_temporal
-from workflows.outbound import DeliverEventWorkflow, outbound_task_queue
+from payreq.temporal import connect_temporal, keyring
+from workflows.outbound import outbound_task_queue
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -44,11 +46,12 @@ def build_worker(
     smtp: SmtpConfig,
     stripe: stripe.StripeClient,
     public_base_url: str,
+    keyring: Keyring,
     http: httpx.AsyncClient,
     max_concurrent_activities: int = 100,  # the SDK's default
 ) -> Worker:
     """The main task queue's worker; run build_outbound_worker beside it."""
-    read_model = ReadModelActivities(pool, public_base_url)
+    read_model = ReadModelActivities(pool, PayLinks(keyring, public_base_url))
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
     webhooks = WebhookActivities(pool, http)
@@ -56,15 +59,14 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PaymentRequestWorkflow, DeliverEventWorkflow, ReconcileWorkflow],
+        workflows=[PaymentRequestWorkflow, ReconcileWorkflow],
         activities=[
             read_model.record_request,
             read_model.save_request,
             email.send_email,
+            email.give_up_email,
             payments.refund_payment,
             webhooks.mark_events_undeliverable,
-            webhooks.deliver_event,
-            webhooks.mark_event_undeliverable,
             reconcile.reconcile_payments,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -111,6 +113,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             smtp=smtp_config(settings),
             stripe=stripe_client(settings),
             public_base_url=settings.public_base_url,
+            keyring=keyring(settings),
             http=http,
         )
         outbound = build_outbound_worker(
@@ -120,7 +123,6 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             http=http,
             max_concurrent=settings.webhook_max_concurrent_deliveries,
         )
-        await ensure_reconcile_schedule(client, settings.temporal_task_queue)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,7 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.rendering import Rendered, Template, default_template, money, render
-from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult
+from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult, RecipientStatus
 
 log = logging.getLogger("payreq.email")
 
@@ -123,6 +123,16 @@ def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[st
     }
 
 
+def delivery_key(inp: EmailInput, recipient: str) -> str:
+    return f"{inp.request_id}:{inp.kind}:{inp.sequence}:{recipient}"
+
+
+_GIVE_UP = """
+UPDATE email_deliveries SET updated_at = now(),
+    status = CASE WHEN status IN ('accepted', 'rejected') THEN status ELSE 'failed' END
+WHERE delivery_key = ANY($1) RETURNING recipient, status, smtp_reply
+"""
+
 # Marks a delivery `sending` (a new attempt) and answers NULL; or, when an earlier attempt
 # already ended in accepted or rejected, changes nothing and answers that row. One round trip.
 _CLAIM = """
@@ -180,7 +190,7 @@ class EmailActivities:
         results: list[RecipientResult] = []
         temporary: list[str] = []
         for recipient in inp.recipients:
-            key = f"{inp.request_id}:{inp.kind}:{inp.sequence}:{recipient}"
+            key = delivery_key(inp, recipient)
             msg_id = message_id(key, self._smtp.mail_from)
             final = await self._pool.fetchrow(
                 _CLAIM, key, inp.request_id, str(inp.kind), inp.sequence, recipient, msg_id
@@ -188,7 +198,9 @@ class EmailActivities:
             if final is not None:  # accepted or rejected by an earlier attempt: never again
                 results.append(
                     RecipientResult(
-                        email=recipient, status=final["status"], reply=final["smtp_reply"] or ""
+                        email=recipient,
+                        status=RecipientStatus(final["status"]),
+                        reply=final["smtp_reply"] or "",
                     )
                 )
                 continue
@@ -198,12 +210,32 @@ class EmailActivities:
             if status == "retrying":
                 temporary.append(reply)
             else:
-                results.append(RecipientResult(email=recipient, status=status, reply=reply))
+                results.append(
+                    RecipientResult(email=recipient, status=RecipientStatus(status), reply=reply)
+                )
         if temporary:
             raise ApplicationError(
                 f"SMTP temporary failure: {temporary[0]}", type=ErrorType.SMTP_TEMPORARY
             )
         return EmailResult(recipients=tuple(results))
+
+    @activity.defn(name="give_up_email")
+    async def give_up_email(self, inp: EmailInput) -> EmailResult:
+        """The email window ended: every recipient not yet accepted or rejected is failed."""
+        rows = await self._pool.fetch(_GIVE_UP, [delivery_key(inp, r) for r in inp.recipients])
+        known = {r["recipient"]: r for r in rows}
+        return EmailResult(
+            recipients=tuple(
+                RecipientResult(
+                    email=r,
+                    status=RecipientStatus(known[r]["status"])
+                    if r in known
+                    else RecipientStatus.FAILED,
+                    reply=(known[r]["smtp_reply"] or "") if r in known else "",
+                )
+                for r in inp.recipients
+            )
+        )
 
     @staticmethod
     def _render(template: Template, kind: str, context: dict[str, object]) -> Rendered:

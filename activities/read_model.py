@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 
 import asyncpg
 from temporalio import activity
 
+from payreq.pay_links import PayLinks
 from workflows.types import (
     CLOSED_STATUSES,
     OutboundEvent,
@@ -17,8 +17,6 @@ from workflows.types import (
     RequestSnapshot,
     SaveResult,
 )
-
-TOKEN_BYTES = 24  # 192 bits from `secrets`; only its sha256 is stored
 
 
 def hash_token(token: str) -> bytes:
@@ -66,28 +64,29 @@ VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (id) DO NOTHING
 """
 
 _ISSUE_TOKEN = """
-INSERT INTO pay_tokens (token_hash, payment_request_id, expires_at) VALUES ($1, $2, $3)
+INSERT INTO pay_tokens (token_hash, payment_request_id, expires_at, key_id)
+VALUES ($1, $2, $3, $4)
 ON CONFLICT (payment_request_id) DO UPDATE
-    SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at, created_at = now()
+    SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at,
+        key_id = EXCLUDED.key_id, created_at = now()
 """
 
 
 class ReadModelActivities:
-    def __init__(self, pool: asyncpg.Pool, public_base_url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, links: PayLinks) -> None:
         self._pool = pool
-        self._public_base_url = public_base_url
+        self._links = links
 
     @activity.defn(name="record_request")
     async def record_request(self, snap: RequestSnapshot) -> RecordRequestResult:
-        """First write of a request, and its pay link. A retry after a crash issues a fresh
-        token and replaces the stored hash: the earlier one never left this activity."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        """First write of a request, and its pay link (derived: a retry derives the same one).
+        Only the token's hash and the id of the key that derived it are stored."""
+        rid = snap.request.request_id
+        kid, token = self._links.issue(rid)
         async with self._pool.acquire() as conn, conn.transaction():
             await self._write(conn, snap)
-            await conn.execute(
-                _ISSUE_TOKEN, hash_token(token), snap.request.request_id, snap.state.expires_at
-            )
-        return RecordRequestResult(pay_url=f"{self._public_base_url}/pay/{token}")
+            await conn.execute(_ISSUE_TOKEN, hash_token(token), rid, snap.state.expires_at, kid)
+        return RecordRequestResult(pay_url=self._links.url(token))
 
     @activity.defn(name="save_request")
     async def save_request(self, snap: RequestSnapshot) -> SaveResult:

@@ -14,7 +14,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.types import DeliverEventInput, DeliverEventResult, DeliverEventsInput
+from workflows.types import DeliverEventsInput
 
 SIGNATURE_HEADER = "Payreq-Signature"
 # The whole attempt (resolve, connect, send, the response's status line), however slowly the
@@ -59,15 +59,6 @@ class WebhookActivities:
             " WHERE id = ANY($1) AND delivered_at IS NULL",
             list(inp.event_ids),
         )
-
-    @activity.defn(name="deliver_event")
-    async def deliver_event(self, inp: DeliverEventInput) -> DeliverEventResult:
-        """DeliverEventWorkflow's activity (one workflow per event, before outbound-delivery-v2);
-        kept for the workflows of that kind still running."""
-        status, attempts, error = await self._deliver(inp.event_id)
-        if error:
-            raise ApplicationError(f"delivery failed: {error}", type="WebhookDeliveryFailed")
-        return DeliverEventResult(status=status, attempts=attempts)
 
     async def _deliver(self, event_id: str) -> tuple[str, int, str | None]:
         """(status, attempts so far, error of this attempt or None)."""
@@ -114,11 +105,3 @@ class WebhookActivities:
         except httpx.HTTPError as exc:
             refused = str(exc) if str(exc).startswith("refused destination") else ""
             return refused or type(exc).__name__
-
-    @activity.defn(name="mark_event_undeliverable")
-    async def mark_event_undeliverable(self, inp: DeliverEventInput) -> None:
-        await self._pool.execute(
-            "UPDATE outbound_events SET last_error = coalesce(last_error, '') || ' (gave up)'"
-            " WHERE id = $1 AND delivered_at IS NULL",
-            inp.event_id,
-        )

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 import asyncpg
@@ -25,6 +26,21 @@ from api.errors import ApiError
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
 STALE_CLAIM_SECONDS = 60  # a claim unanswered this long belonged to a process that died
+# A key is remembered this long, then forgotten: its row is deleted by a later claim (below),
+# and a retry after that reaches the workflow, which answers for a request that exists.
+WINDOW = timedelta(hours=24)
+SWEEP_BATCH = 100  # expired rows removed per claim: bounded work, and it keeps up
+# Never stored: a live pay link is a credential. Stored responses drop it; `present` adds the
+# current one back when answering.
+SECRET_FIELDS = ("pay_url",)
+Present = Callable[[dict[str, object]], Awaitable[dict[str, object]]]
+
+_SWEEP = """
+DELETE FROM idempotency_keys
+WHERE (practice_id = $1 AND key = $2 AND created_at < now() - $3::interval)
+    OR ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys WHERE created_at < now() - $3::interval
+                        ORDER BY created_at LIMIT $4))
+"""
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -65,6 +81,7 @@ def derived_id(prefix: str, practice_id: str, key: str) -> str:
 
 
 async def claim(pool: asyncpg.Pool, practice_id: str, key: str, request_hash: bytes) -> Claim:
+    await pool.execute(_SWEEP, practice_id, key, WINDOW, SWEEP_BATCH)
     row = await pool.fetchrow(
         """INSERT INTO idempotency_keys (practice_id, key, request_hash) VALUES ($1, $2, $3)
            ON CONFLICT (practice_id, key) DO NOTHING RETURNING key""",
@@ -104,7 +121,9 @@ async def claim(pool: asyncpg.Pool, practice_id: str, key: str, request_hash: by
 async def store(
     pool: asyncpg.Pool, practice_id: str, key: str, status_code: int, response: dict[str, object]
 ) -> Claim:
-    """Record the response; the first stored response wins and is what every caller gets."""
+    """Record the response (without its secrets); the first stored response wins and is what
+    every caller gets."""
+    response = {k: v for k, v in response.items() if k not in SECRET_FIELDS}
     row = await pool.fetchrow(
         """UPDATE idempotency_keys SET status_code = coalesce(status_code, $3),
                response = coalesce(response, $4::jsonb)
@@ -141,6 +160,7 @@ async def once(
     work: Work,
     *,
     join_in_flight: bool,
+    present: Present | None = None,
 ) -> JSONResponse:
     """Run `work` at most once per key and answer every caller with the first response.
 
@@ -166,4 +186,5 @@ async def once(
         c = await store(pool, practice_id, key, status, model.model_dump(mode="json"))
     assert c.status_code is not None and c.response is not None
     headers = {REPLAY_HEADER: "true"} if replayed else None
-    return JSONResponse(c.response, status_code=c.status_code, headers=headers)
+    body = await present(c.response) if present else c.response
+    return JSONResponse(body, status_code=c.status_code, headers=headers)

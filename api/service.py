@@ -10,19 +10,22 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppDeps, Practice
 from api.errors import ApiError
 from api.pay_page import money
 from api.schemas import CreatePaymentRequest
+from payreq.pay_links import PayLinks
+from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
@@ -41,7 +44,6 @@ from workflows.types import (
 
 CREATE_TIMEOUT = timedelta(seconds=30)
 UPDATE_TIMEOUT = timedelta(seconds=30)
-QUERY_TIMEOUT = timedelta(seconds=5)
 log = logging.getLogger("payreq.api")
 
 # Business failures raised by the workflow, by type, to (status, code).
@@ -116,9 +118,11 @@ def check_chargeable(code: str, amount: int) -> None:
         raise ApiError(422, "invalid_value", f"amount: {problem}.", "amount")
 
 
-async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState:
+async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState | None:
     """Start the request's workflow (or join the one already running under this id) and wait
-    until it has written the read model and issued the pay link."""
+    until it has written the read model and issued the pay link. None: a workflow with this id
+    already ran and closed (a retried create after a cancel or payment): it is never started
+    again, and the caller answers from the read model."""
     expires = inp.created_at + timedelta(days=inp.policy.expires_in_days)
     op = WithStartWorkflowOperation(
         PaymentRequestWorkflow.run,
@@ -126,6 +130,7 @@ async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState
         id=workflow_id(inp.request_id),
         task_queue=deps.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(SA_PRACTICE, inp.practice_id),
@@ -142,6 +147,8 @@ async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState
             )
     except TimeoutError:
         raise _busy() from None
+    except WorkflowAlreadyStartedError:
+        return None
     except RPCError as exc:
         log.warning("create: temporal error %s", exc.status)
         raise _busy() from None
@@ -168,17 +175,23 @@ async def apply_update(deps: AppDeps, request_id: str, update: Any, arg: Any) ->
         raise _busy() from None
 
 
-async def current_pay_url(deps: AppDeps, request_id: str) -> str | None:
-    """The pay link lives only in the workflow (Postgres keeps its hash)."""
-    handle = deps.temporal.get_workflow_handle(workflow_id(request_id))
-    try:
-        state: RequestState = await handle.query(
-            PaymentRequestWorkflow.state, rpc_timeout=QUERY_TIMEOUT
-        )
-    except (RPCError, WorkflowQueryFailedError) as exc:
-        log.warning("pay_url query failed: %s", type(exc).__name__)
-        return None
-    return state.pay_url or None
+async def pay_url(deps: AppDeps, request_id: str) -> str | None:
+    """The open request's pay link, derived again from its id and the key id Postgres keeps
+    (payreq/pay_links.py): reads never ask Temporal, and no table holds the token."""
+    kid = await deps.pool.fetchval(
+        "SELECT key_id FROM pay_tokens WHERE payment_request_id = $1 AND revoked_at IS NULL",
+        request_id,
+    )
+    return pay_links(deps).url_for(kid, request_id) if kid else None
+
+
+def pay_links(deps: AppDeps) -> PayLinks:
+    return PayLinks(keyring(deps.settings), deps.settings.public_base_url)
+
+
+async def with_pay_url(deps: AppDeps, response: dict[str, object]) -> dict[str, object]:
+    """A stored payment-request response (stored without its link) with the link as of now."""
+    return {**response, "pay_url": await pay_url(deps, str(response["id"]))}
 
 
 def _busy() -> ApiError:

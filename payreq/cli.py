@@ -15,15 +15,21 @@ from payreq.practices import create_practice
 from payreq.settings import ConfigError
 
 
-def _settings_value(name: str) -> str:
+def _optional_setting(name: str) -> str | None:
     """Read one setting without demanding the others (migrate needs only the database)."""
     from pydantic_settings import BaseSettings, SettingsConfigDict
 
     class One(BaseSettings):
         model_config = SettingsConfigDict(env_file=".env", extra="ignore")
         database_url: str | None = None
+        temporal_address: str | None = None
 
     value = getattr(One(), name)
+    return str(value) if value else None
+
+
+def _settings_value(name: str) -> str:
+    value = _optional_setting(name)
     if not value:
         raise ConfigError(f"configuration error: {name.upper()}: required")
     return str(value)
@@ -32,6 +38,23 @@ def _settings_value(name: str) -> str:
 async def _migrate() -> None:
     applied = await db.migrate_url(_settings_value("database_url"))
     sys.stdout.write(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none'}\n")
+    if _optional_setting("temporal_address"):
+        await _schedules_apply()
+    else:  # a database-only run (a fresh database for tests, say): say what was left out
+        sys.stdout.write("schedules: not applied (no TEMPORAL_ADDRESS): `payreq schedules apply`\n")
+
+
+async def _schedules_apply() -> None:
+    """The Temporal Schedules this service owns, created or brought up to date: run once per
+    deploy (by `payreq migrate` and `payreq dev`), not by every worker that starts."""
+    from activities.reconcile import SCHEDULE_ID, ensure_reconcile_schedule
+    from payreq.settings import load_settings
+    from payreq.temporal import connect_temporal
+
+    settings = load_settings()
+    client = await connect_temporal(settings)
+    await ensure_reconcile_schedule(client, settings.temporal_task_queue)
+    sys.stdout.write(f"schedule {SCHEDULE_ID}: applied\n")
 
 
 async def _practice_create(name: str, timezone: str, reply_to: str | None) -> None:
@@ -83,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
     sub.add_parser("worker", help="run the Temporal worker (same as python worker.py)")
-    sub.add_parser("migrate", help="apply the database migrations")
+    sub.add_parser("migrate", help="apply the database migrations, then the schedules")
+    schedules = sub.add_parser("schedules", help="manage the Temporal Schedules")
+    ssub = schedules.add_subparsers(dest="schedules_command", required=True)
+    ssub.add_parser("apply", help="create or update the reconciliation schedule")
     practice = sub.add_parser("practice", help="manage practices")
     psub = practice.add_subparsers(dest="practice_command", required=True)
     create = psub.add_parser("create", help="create a practice and print its API key once")
@@ -101,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_migrate())
         elif args.command == "practice" and args.practice_command == "key":
             asyncio.run(cli_keys.run(args, _settings_value("database_url")))
+        elif args.command == "schedules":
+            asyncio.run(_schedules_apply())
         elif args.command == "practice":
             asyncio.run(_practice_create(args.name, args.timezone, args.reply_to))
         elif args.command == "worker":

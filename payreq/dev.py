@@ -207,6 +207,15 @@ def start_postgres(data_dir: Path) -> tuple[Any, str]:
     return server, server.get_uri()
 
 
+async def apply_schedules(cli: list[str], env: Mapping[str, str]) -> None:
+    """`payreq schedules apply`, as a deploy runs it once (workers never do)."""
+    proc = await asyncio.create_subprocess_exec(
+        *cli, "schedules", "apply", env=dict(env), stdout=asyncio.subprocess.DEVNULL
+    )
+    if await proc.wait() != 0:
+        raise RuntimeError("payreq schedules apply failed")
+
+
 async def prepare_database(admin_uri: str) -> str:
     conn = await asyncpg.connect(admin_uri)
     try:
@@ -437,6 +446,7 @@ async def run(data_dir: Path, ports: Ports, stop: asyncio.Event) -> int:
         await poll("Temporal", lambda: temporal_ready(stack.temporal_address), children)
         env = stack.env(keys, ports, fake_stripe)
         cli = [sys.executable, "-m", "payreq.cli"]
+        await apply_schedules(cli, env)
         await children.spawn("worker", [*cli, "worker"], env, quiet=False)
         await children.spawn("api", [*cli, "api", "--port", str(ports.api)], env, quiet=False)
         if fake_stripe:

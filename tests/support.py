@@ -29,7 +29,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
+from payreq.codec import Keyring
 from payreq.egress import safe_client
+from payreq.pay_links import PayLinks
 from payreq.practices import create_practice
 from payreq.settings import Settings
 from payreq.stripe.client import make_client
@@ -61,6 +63,8 @@ class RecordingHandler:
     messages: list[Received] = field(default_factory=list)
     # address -> SMTP codes to answer RCPT with, one per attempt; empty means accept
     scripted: dict[str, list[int]] = field(default_factory=dict)
+    # cleared: every RCPT waits for an answer until it is set again (an SMTP server that hangs)
+    answering: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -71,6 +75,8 @@ class RecordingHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if not self.answering.is_set():
+            await asyncio.to_thread(self.answering.wait)
         with self.lock:
             codes = self.scripted.get(address)
             code = codes.pop(0) if codes else 250
@@ -86,6 +92,9 @@ class RecordingHandler:
             self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
 
+    def __post_init__(self) -> None:
+        self.answering.set()
+
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [r.message for r in self.messages if address in r.rcpt_tos]
@@ -94,6 +103,7 @@ class RecordingHandler:
         with self.lock:
             self.messages.clear()
             self.scripted.clear()
+            self.answering.set()
 
 
 def start_smtp() -> tuple[Controller, RecordingHandler]:
@@ -169,6 +179,7 @@ class Harness:
                 smtp=self.smtp_config,
                 stripe=self.stripe,
                 public_base_url=PUBLIC_BASE_URL,
+                keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
                 max_concurrent_activities=max_concurrent_activities,
             )
@@ -230,6 +241,11 @@ TEST_PAYLOAD_KEY = (
     + ",test1:"
     + base64.b64encode(b"payreq-test-key-1".ljust(32, b"1")).decode()
 )
+
+
+def test_links() -> PayLinks:
+    """The pay links the test worker and API derive (the test keyring, the test base URL)."""
+    return PayLinks(Keyring.parse(TEST_PAYLOAD_KEY), PUBLIC_BASE_URL)
 
 
 def test_settings(database_url: str, smtp: SmtpConfig, stripe_base: str) -> Settings:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from temporalio.exceptions import ApplicationError
 
 from workflows.ledger import Ledger
-from workflows.schedule import next_reminder
+from workflows.schedule import next_reminder, reminder_spread
 from workflows.types import (
     CLOSED_STATUSES,
     CarriedState,
@@ -50,6 +50,7 @@ class RequestBook:
         self.base_day = c.reminder_base_day if c else 0
         self.paused = c.reminders_paused if c else False
         self.resend_queued = c.resend_queued if c else False
+        self.receipt_queued = False  # set when `change` closes it; a closed run never continues
         self.expires_at = (
             c.expires_at if c else inp.created_at + timedelta(days=inp.policy.expires_in_days)
         )
@@ -134,6 +135,7 @@ class RequestBook:
             reminders_sent=self.reminders_sent,
             policy=self.inp.policy,
             expires_at=self.expires_at,
+            spread=reminder_spread(self.inp.request_id),
         )
 
     def next_action_at(self) -> datetime:

@@ -10,56 +10,55 @@ is never held up behind an SMTP retry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from activities.read_model import ReadModelActivities
+    from activities.stripe import StripeActivities
+    from activities.webhooks import WebhookActivities
     from workflows.book import RequestBook
     from workflows.currencies import leaves_unpayable_remainder
     from workflows.outbound import (
         DELIVERY_ATTEMPT_TIMEOUT,
         DELIVERY_RETRY,
         DELIVERY_WINDOW,
-        DeliverEventWorkflow,
         outbound_task_queue,
     )
-from workflows.types import (
-    SA_AMOUNT_REMAINING,
-    SA_NEXT_ACTION_AT,
-    SA_PRACTICE,
-    SA_STATUS,
-    CancelInput,
-    ChangeInput,
-    DeliverEventInput,
-    DeliverEventsInput,
-    DisputeChanged,
-    EmailKind,
-    EmailResult,
-    Empty,
-    ErrorType,
-    OutboundEvent,
-    PaymentReceived,
-    PaymentRequestInput,
-    RecordRequestResult,
-    RefundInput,
-    RefundReceived,
-    RequestState,
-    ResendInput,
-    SaveResult,
-    Status,
-)
+    from workflows.types import (
+        SA_AMOUNT_REMAINING,
+        SA_NEXT_ACTION_AT,
+        SA_PRACTICE,
+        SA_STATUS,
+        CancelInput,
+        ChangeInput,
+        DeliverEventsInput,
+        DisputeChanged,
+        EmailKind,
+        Empty,
+        ErrorType,
+        PaymentReceived,
+        PaymentRequestInput,
+        RefundInput,
+        RefundReceived,
+        RequestState,
+        ResendInput,
+        Status,
+    )
 
 READ_MODEL_TIMEOUT = timedelta(seconds=15)
 READ_MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 EMAIL_TIMEOUT = timedelta(minutes=2)
+# How long one email keeps retrying 4xx answers and outages; then its recipients still not
+# accepted are failed (never mailed again), so a dead mailbox cannot hold a request open.
+EMAIL_DELIVERY_WINDOW = timedelta(hours=24)
 EMAIL_HEARTBEAT = timedelta(seconds=20)  # the activity beats every 5 s while its worker lives
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -73,10 +72,6 @@ REFUND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[ErrorType.STRIPE_ERROR],
 )
-RESEND_FROM_MAIN_LOOP = "resend-from-main-loop"  # patch id: resend no longer awaits SMTP
-# patch id: a save's outbound events go out in one activity of this workflow, and only when the
-# practice has a webhook endpoint (before: one child workflow per event, endpoint or not)
-OUTBOUND_DELIVERY_V2 = "outbound-delivery-v2"
 
 
 @workflow.defn
@@ -95,6 +90,16 @@ class PaymentRequestWorkflow:
 
     @workflow.run
     async def run(self, inp: PaymentRequestInput) -> RequestState:
+        try:
+            await self._until_closed(inp)
+        except (asyncio.CancelledError, ActivityError) as err:
+            if not _is_cancellation(err):
+                raise
+            await self._close_as_cancelled()
+        await self._finish()
+        return self._b.state()
+
+    async def _until_closed(self, inp: PaymentRequestInput) -> None:
         b = self._b
         if inp.carried is None:
             await self._record_request()
@@ -108,8 +113,35 @@ class PaymentRequestWorkflow:
                 await workflow.wait_condition(self._settled)
                 workflow.continue_as_new(replace(inp, carried=b.carried()))
             await self._wait_for_next_action()
-        await workflow.wait_condition(self._settled)
-        return b.state()
+
+    async def _close_as_cancelled(self) -> None:
+        """A cancellation requested in Temporal ("Request Cancellation" in the UI, `temporal
+        workflow cancel`) closes the request exactly as the API's cancel does: the read model
+        says cancelled, the link is revoked, the practice gets its event."""
+        b = self._b
+        if not self._recorded:
+            await self._record_request()
+        async with self._lock:
+            if b.closed:
+                return
+            b.close(workflow.now(), Status.CANCELLED, "cancelled", "cancelled in Temporal")
+            await self._save()
+
+    async def _finish(self) -> None:
+        """Closed: send a receipt `change` queued, then wait for the handlers and outbound
+        deliveries. A cancellation requested now has nothing left to close: it interrupts
+        what was running (once: Temporal delivers it once), which then runs again."""
+        b = self._b
+        for _ in range(2):
+            try:
+                if b.receipt_queued:
+                    await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
+                    b.receipt_queued = False
+                await workflow.wait_condition(self._settled)
+                return
+            except (asyncio.CancelledError, ActivityError) as err:
+                if not _is_cancellation(err):
+                    raise
 
     def _settled(self) -> bool:
         """No handler running and every outbound delivery done (or given up)."""
@@ -244,14 +276,11 @@ class PaymentRequestWorkflow:
                 b.rejected -= set(inp.emails)
             b.restart_schedule(workflow.now())
             self._wake = True
-            if workflow.patched(RESEND_FROM_MAIN_LOOP):
-                # The caller gets its answer now; the main loop sends, however long SMTP takes.
-                b.resend_queued = True
-                b.event(workflow.now(), "resend_requested")
-                await self._save()
-                return b.state()
-        await self._send(EmailKind.REQUEST, b.deliverable())
-        return b.state()
+            # The caller gets its answer now; the main loop sends, however long SMTP takes.
+            b.resend_queued = True
+            b.event(workflow.now(), "resend_requested")
+            await self._save()
+            return b.state()
 
     @resend.validator
     def _validate_resend(self, inp: ResendInput) -> None:
@@ -279,11 +308,9 @@ class PaymentRequestWorkflow:
             self._wake = True
             if paid_in_full:
                 b.close(now, Status.PAID, "paid", "")
+                b.receipt_queued = True  # the main loop sends it: the caller never waits on SMTP
             await self._save()
-            state = b.state()
-        if paid_in_full:
-            await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
-        return state
+            return b.state()
 
     @change.validator
     def _validate_change(self, inp: ChangeInput) -> None:
@@ -315,10 +342,9 @@ class PaymentRequestWorkflow:
         async with self._lock:
             b.version += 1
             b.event(workflow.now(), "created")
-            result: RecordRequestResult = await workflow.execute_local_activity(
-                "record_request",
+            result = await workflow.execute_local_activity_method(
+                ReadModelActivities.record_request,
                 b.snapshot(workflow.now()),
-                result_type=RecordRequestResult,
                 start_to_close_timeout=READ_MODEL_TIMEOUT,
                 retry_policy=READ_MODEL_RETRY,
             )
@@ -330,21 +356,16 @@ class PaymentRequestWorkflow:
     async def _save(self) -> None:
         b = self._b
         b.version += 1
-        v2 = workflow.patched(OUTBOUND_DELIVERY_V2)
-        result = await workflow.execute_local_activity(
-            "save_request",
+        result = await workflow.execute_local_activity_method(
+            ReadModelActivities.save_request,
             b.snapshot(workflow.now()),
-            result_type=SaveResult if v2 else None,
             start_to_close_timeout=READ_MODEL_TIMEOUT,
             retry_policy=READ_MODEL_RETRY,
         )
         b.events.clear()
         self._publish()
         outbound, b.outbound = b.outbound, []
-        if not v2:
-            for ev in outbound:
-                await self._deliver_by_child(ev)
-        elif result.deliver_events:  # recorded either way; with no endpoint, no one to tell
+        if result.deliver_events:  # recorded either way; with no endpoint, no one to tell
             task = asyncio.create_task(self._deliver(tuple(ev.event_id for ev in outbound)))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
@@ -354,14 +375,25 @@ class PaymentRequestWorkflow:
             return
         b = self._b
         b.email_seq += 1
-        result: EmailResult = await workflow.execute_activity(
-            "send_email",
-            b.email_input(kind, recipients, paid),
-            result_type=EmailResult,
-            start_to_close_timeout=EMAIL_TIMEOUT,
-            heartbeat_timeout=EMAIL_HEARTBEAT,
-            retry_policy=EMAIL_RETRY,
-        )
+        inp = b.email_input(kind, recipients, paid)
+        try:
+            result = await workflow.execute_activity_method(
+                EmailActivities.send_email,
+                inp,
+                start_to_close_timeout=EMAIL_TIMEOUT,
+                schedule_to_close_timeout=EMAIL_DELIVERY_WINDOW,
+                heartbeat_timeout=EMAIL_HEARTBEAT,
+                retry_policy=EMAIL_RETRY,
+            )
+        except ActivityError as err:
+            if _is_cancellation(err):
+                raise
+            result = await workflow.execute_activity_method(
+                EmailActivities.give_up_email,
+                inp,
+                start_to_close_timeout=READ_MODEL_TIMEOUT,
+                retry_policy=READ_MODEL_RETRY,
+            )
         async with self._lock:
             b.rejected |= set(result.rejected)
             for r in result.recipients:
@@ -371,8 +403,8 @@ class PaymentRequestWorkflow:
             await self._save()
 
     async def _refund(self, payment_id: str, amount: int, reason: str) -> None:
-        await workflow.execute_activity(
-            "refund_payment",
+        await workflow.execute_activity_method(
+            StripeActivities.refund_payment,
             RefundInput(
                 request_id=self._inp.request_id, payment_id=payment_id, amount=amount, reason=reason
             ),
@@ -390,8 +422,8 @@ class PaymentRequestWorkflow:
         and the Temporal UI shows the retrying activity with its last error."""
         inp = DeliverEventsInput(event_ids=event_ids)
         try:
-            await workflow.execute_activity(
-                "deliver_events",
+            await workflow.execute_activity_method(
+                WebhookActivities.deliver_events,
                 inp,
                 task_queue=outbound_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT * len(event_ids),
@@ -399,21 +431,11 @@ class PaymentRequestWorkflow:
                 retry_policy=DELIVERY_RETRY,
             )
         except ActivityError:
-            await workflow.execute_activity(
-                "mark_events_undeliverable",
+            await workflow.execute_activity_method(
+                WebhookActivities.mark_events_undeliverable,
                 inp,
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
                 retry_policy=READ_MODEL_RETRY,
-            )
-
-    async def _deliver_by_child(self, ev: OutboundEvent) -> None:
-        """Before outbound-delivery-v2: each event got its own DeliverEventWorkflow."""
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await workflow.start_child_workflow(
-                DeliverEventWorkflow.run,
-                DeliverEventInput(event_id=ev.event_id),
-                id=f"outbound-event-{ev.event_id}",
-                parent_close_policy=ParentClosePolicy.ABANDON,
             )
 
     def _publish(self) -> None:
@@ -435,3 +457,11 @@ class PaymentRequestWorkflow:
         workflow.set_current_details(
             f"{b.status}: {remaining} of {requested} {self._inp.currency} minor units remaining"
         )
+
+
+def _is_cancellation(err: BaseException) -> bool:
+    """The workflow's cancellation reaches the main loop as CancelledError, or as the
+    ActivityError of the activity it was awaiting, which it cancelled."""
+    if isinstance(err, asyncio.CancelledError):
+        return True
+    return isinstance(err, ActivityError) and isinstance(err.cause, CancelledError)

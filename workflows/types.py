@@ -262,21 +262,10 @@ class OutboundEvent:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeliverEventInput:
-    event_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class DeliverEventsInput:
     """The outbound events of one save of a request, delivered in order by one activity."""
 
     event_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeliverEventResult:
-    status: str  # delivered, no_endpoint
-    attempts: int
 
 
 # ---- activity inputs and results -------------------------------------------------------
@@ -323,10 +312,16 @@ class EmailInput:
     expires_at: datetime
 
 
+class RecipientStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # a 5xx: the address is never mailed again
+    FAILED = "failed"  # still 4xx or unreachable when the email window ended: treated the same
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecipientResult:
     email: str
-    status: str  # accepted, rejected
+    status: RecipientStatus
     reply: str = ""
 
 
@@ -336,11 +331,12 @@ class EmailResult:
 
     @property
     def accepted(self) -> tuple[str, ...]:
-        return tuple(r.email for r in self.recipients if r.status == "accepted")
+        return tuple(r.email for r in self.recipients if r.status == RecipientStatus.ACCEPTED)
 
     @property
     def rejected(self) -> tuple[str, ...]:
-        return tuple(r.email for r in self.recipients if r.status == "rejected")
+        """Rejected or failed: either way no longer an address to write to."""
+        return tuple(r.email for r in self.recipients if r.status != RecipientStatus.ACCEPTED)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,6 +3,7 @@ api.schemas, the workflow mapping in api.service, reads in api.queries."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from asyncpg import Record
@@ -52,11 +53,18 @@ async def create_payment_request(
         if first:
             metrics.workflows_started.inc()
         row = await queries.request_row(deps.pool, practice.id, request_id)
-        return 201, await queries.request_resource(deps.pool, row, state.pay_url)
+        pay_url = state.pay_url if state else None  # None: it closed before this retry
+        return 201, await queries.request_resource(deps.pool, row, pay_url)
 
     request_hash = idempotency.fingerprint("POST", CREATE_PATH, body)
     return await idempotency.once(
-        deps.pool, practice.id, idempotency_key, request_hash, create, join_in_flight=True
+        deps.pool,
+        practice.id,
+        idempotency_key,
+        request_hash,
+        create,
+        join_in_flight=True,
+        present=partial(service.with_pay_url, deps),
     )
 
 
@@ -73,9 +81,9 @@ async def get_payment_request(
 
 
 async def _present(deps: Deps, row: Record) -> PaymentRequestOut:
-    """The resource from the read model; the pay link (never stored) from the workflow."""
+    """The resource from the read model, the pay link derived again (never stored)."""
     open_ = row["status"] not in CLOSED_STATUSES
-    pay_url = await service.current_pay_url(deps, row["id"]) if open_ else None
+    pay_url = await service.pay_url(deps, row["id"]) if open_ else None
     return await queries.request_resource(deps.pool, row, pay_url)
 
 
@@ -103,7 +111,13 @@ async def _act(
 
     request_hash = idempotency.fingerprint("POST", f"{CREATE_PATH}/{request_id}/{action}", body)
     return await idempotency.once(
-        deps.pool, practice.id, key, request_hash, act, join_in_flight=False
+        deps.pool,
+        practice.id,
+        key,
+        request_hash,
+        act,
+        join_in_flight=False,
+        present=partial(service.with_pay_url, deps),
     )
 
 

@@ -48,6 +48,7 @@ async def serve(cfg: dict[str, Any]) -> None:
                 smtp=SmtpConfig(**cfg["smtp"]),
                 stripe=stripe_client(cfg["stripe_base"]),
                 public_base_url=PUBLIC_BASE_URL,
+                keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
             )
             async with worker:

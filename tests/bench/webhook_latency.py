@@ -152,6 +152,7 @@ async def measure(
         smtp=smtp,
         stripe=stripe,
         public_base_url=PUBLIC_BASE_URL,
+        keyring=Keyring.parse(TEST_PAYLOAD_KEY),
         http=worker_http,
     )
     async with (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,10 @@ from temporalio.testing import ActivityEnvironment
 from activities.read_model import ReadModelActivities, hash_token
 from activities.stripe import StripeActivities
 from payreq import db
-from tests.support import PUBLIC_BASE_URL, Harness, create_succeeded_intent
+from payreq.codec import Keyring
+from payreq.pay_links import PayLinks
+from tests.support import Harness, create_succeeded_intent
+from tests.support import test_links as links_for_tests
 from workflows.types import (
     PaymentRecord,
     RefundInput,
@@ -62,7 +66,7 @@ def snapshot(
 
 
 async def test_a_late_write_never_overwrites_a_newer_version(harness: Harness) -> None:
-    acts = ReadModelActivities(harness.pool, PUBLIC_BASE_URL)
+    acts = ReadModelActivities(harness.pool, links_for_tests())
     env = ActivityEnvironment()
     await env.run(acts.record_request, snapshot(harness, 1, Status.PENDING, 0))
     assert (
@@ -87,30 +91,34 @@ async def test_a_late_write_never_overwrites_a_newer_version(harness: Harness) -
     assert types == ["v1", "v2", "v3"]
 
 
-async def test_pay_token_is_random_stored_hashed_and_reissued_on_retry(harness: Harness) -> None:
-    acts = ReadModelActivities(harness.pool, PUBLIC_BASE_URL)
+async def test_pay_token_is_derived_stored_hashed_and_the_same_on_retry(
+    harness: Harness,
+) -> None:
+    links = links_for_tests()
+    acts = ReadModelActivities(harness.pool, links)
     env = ActivityEnvironment()
     first = await env.run(acts.record_request, snapshot(harness, 1, Status.PENDING, 0))
     token = first.pay_url.rsplit("/", 1)[1]
-    assert len(token) >= 32  # 192 bits, URL-safe base64
-    stored = await harness.pool.fetchval(
-        "SELECT token_hash FROM pay_tokens WHERE payment_request_id='pr_core'"
+    assert len(token) == 32  # 192 bits, URL-safe base64
+    row = await harness.pool.fetchrow(
+        "SELECT token_hash, key_id FROM pay_tokens WHERE payment_request_id='pr_core'"
     )
-    assert stored == hash_token(token)
-    dump = str(await harness.pool.fetch("SELECT * FROM pay_tokens"))
-    assert token not in dump
-    # A retried activity (its first result lost) issues a new token; the old one stops working.
+    assert row["token_hash"] == hash_token(token) and row["key_id"] == links.ring.active
+    assert token not in str(await harness.pool.fetch("SELECT * FROM pay_tokens"))
+    # A retried activity (its first result lost) derives the same link: nothing to revoke.
     second = await env.run(acts.record_request, snapshot(harness, 1, Status.PENDING, 0))
-    token2 = second.pay_url.rsplit("/", 1)[1]
-    assert token2 != token
-    hashes = [
-        r["token_hash"] for r in await harness.pool.fetch("SELECT token_hash FROM pay_tokens")
-    ]
-    assert hashes == [hash_token(token2)]
+    assert second.pay_url == first.pay_url
+    # Derivable only with the key: another key, or another request, gives another token.
+    other_ring = Keyring.parse("x:" + base64.b64encode(b"k" * 32).decode())
+    assert PayLinks(other_ring, "http://h").token("x", "pr_core") != token
+    assert links.token(links.ring.active, "pr_other") != token
+    # After a rotation (a new key first), the link is re-derived from the key id it names.
+    rotated = Keyring(keys={"new": b"n" * 32, **links.ring.keys}, active="new")
+    assert PayLinks(rotated, "http://h").token(row["key_id"], "pr_core") == token
 
 
 async def test_closing_a_request_revokes_its_link(harness: Harness) -> None:
-    acts = ReadModelActivities(harness.pool, PUBLIC_BASE_URL)
+    acts = ReadModelActivities(harness.pool, links_for_tests())
     env = ActivityEnvironment()
     await env.run(acts.record_request, snapshot(harness, 1, Status.PENDING, 0))
     await env.run(acts.save_request, snapshot(harness, 2, Status.CANCELLED, 0))

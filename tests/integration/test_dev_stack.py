@@ -194,6 +194,9 @@ async def test_payreq_dev_runs_the_whole_flow_stops_cleanly_and_resumes(
     assert described.status == WorkflowExecutionStatus.RUNNING
     next_action = described.typed_search_attributes.get(SA_NEXT_ACTION_AT)
     assert next_action is not None and next_action > datetime.now(UTC)
+    # `payreq dev` applies the reconciliation schedule (`payreq schedules apply`); workers don't
+    schedule = await temporal.get_schedule_handle("reconcile-stripe-payments").describe()
+    assert schedule.schedule.spec.intervals
     running = second.processes()
     assert second.interrupt() == 0
     assert leftovers(running, data_dir) == []

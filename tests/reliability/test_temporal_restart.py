@@ -21,6 +21,7 @@ from tests.reliability.stack import (
     wait_for,
 )
 from workflows.payment_request import PaymentRequestWorkflow
+from workflows.schedule import reminder_spread
 from workflows.types import Empty, PaymentRequestInput, ReminderPolicy, workflow_id
 
 AMOUNT = 10_000
@@ -39,12 +40,21 @@ def reminder_instant(now: datetime, lead: timedelta) -> datetime:
     return at
 
 
+def id_reminded_on_the_minute() -> str:
+    """An id whose own reminder offset (workflows/schedule.py) is under 2 s, so its reminder
+    is due at `reminder_at` and before the expiry 15 s later (one id in 150 qualifies)."""
+    while True:
+        request_id = f"pr_{uuid.uuid4().hex[:16]}"
+        if reminder_spread(request_id) < timedelta(seconds=2):
+            return request_id
+
+
 def request_input(stack: Stack, n: int, reminder_at: datetime) -> PaymentRequestInput:
     """Made `EXPIRES_IN_DAYS` days ago (less 15 s after the reminder), with one reminder on
     day 60 at `reminder_at`'s minute: the reminder is due at `reminder_at`, the expiry 15 s
     later."""
     return PaymentRequestInput(
-        request_id=f"pr_{uuid.uuid4().hex[:16]}",
+        request_id=id_reminded_on_the_minute(),
         practice_id=stack.practice_id,
         patient_id=f"pt_{n:03d}",
         first_name="Maria",

@@ -78,3 +78,37 @@ def test_after_a_resend_the_schedule_counts_from_the_resend() -> None:
     assert at == datetime(
         2026, 12, 14, 10, tzinfo=UTC
     )  # 4 days (day 7 - day 3) after: a Saturday, so Monday
+
+
+def test_each_request_gets_its_own_stable_offset_within_the_spread() -> None:
+    """Every practice sends at 10:00: each request's reminder falls a few minutes after,
+    at an offset derived from its id, so they do not all fire at the same instant."""
+    from workflows.schedule import REMINDER_SPREAD, reminder_spread
+
+    ids = [f"pr_{n:024x}" for n in range(200)]
+    offsets = [reminder_spread(i) for i in ids]
+    assert all(timedelta(0) <= o < REMINDER_SPREAD for o in offsets)
+    assert timedelta(minutes=10) >= REMINDER_SPREAD
+    # spread, not bunched: 200 ids over 300 one-second slots fill about 146 of them
+    assert len(set(offsets)) > 120
+    assert min(offsets) < timedelta(seconds=30) and max(offsets) > REMINDER_SPREAD * 0.9
+    assert reminder_spread("pr_a") != reminder_spread("pr_b")
+    assert reminder_spread("pr_a") == reminder_spread("pr_a")  # stable (no randomness)
+    # pinned: the same id gets the same instant on every run, in every process
+    assert reminder_spread("pr_8f14e45fceea167a5a36dedd") == timedelta(seconds=165)
+    policy, expires = ReminderPolicy(), WEDNESDAY + timedelta(days=60)
+    a, b = (
+        next_reminder(
+            anchor=WEDNESDAY,
+            base_day=0,
+            reminders_sent=0,
+            policy=policy,
+            expires_at=expires,
+            spread=reminder_spread(i),
+        )
+        for i in ("pr_a", "pr_b")
+    )
+    monday_ten = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    assert a is not None and b is not None and a != b
+    assert monday_ten <= a < monday_ten + REMINDER_SPREAD
+    assert monday_ten <= b < monday_ten + REMINDER_SPREAD

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from tests.support import Harness, eventually, wait_idle
 from workflows.payment_request import PaymentRequestWorkflow
+from workflows.schedule import REMINDER_SPREAD, reminder_spread
 from workflows.types import (
     ChangeInput,
     PaymentReceived,
@@ -46,15 +47,19 @@ async def skip_to(env: WorkflowEnvironment, instant: datetime) -> None:
     await env.sleep(max(instant - await env.get_current_time(), timedelta(0)))
 
 
-def expected(anchor: datetime, days: int, policy: ReminderPolicy) -> datetime:
+def expected(
+    anchor: datetime, days: int, policy: ReminderPolicy, handle: WorkflowHandle
+) -> datetime:
     """`days` calendar days after the anchor's local date, at the local send time, with
-    Saturday and Sunday moved to the Monday."""
+    Saturday and Sunday moved to the Monday, plus the request's own offset (tests/unit)."""
     zone = ZoneInfo(policy.timezone)
     day: date = anchor.astimezone(zone).date() + timedelta(days=days)
     if not policy.weekends_allowed:
         day += timedelta(days={5: 2, 6: 1}.get(day.weekday(), 0))
     local = datetime(day.year, day.month, day.day, policy.send_hour, policy.send_minute)
-    return local.replace(tzinfo=zone).astimezone(UTC)
+    offset = reminder_spread(handle.id.removeprefix("payment-request-"))
+    assert timedelta(0) <= offset < REMINDER_SPREAD
+    return local.replace(tzinfo=zone).astimezone(UTC) + offset
 
 
 async def state(handle: WorkflowHandle) -> RequestState:
@@ -108,7 +113,7 @@ async def test_unpaid_request_is_reminded_on_days_3_7_14_30_and_expires_on_day_6
     async with h.worker():
         created = await skip_to_weekday(ts_env, WEDNESDAY, 15)
         handle = await start(h, created, policy)
-        instants = [expected(created, d, policy) for d in (3, 7, 14, 30)]
+        instants = [expected(created, d, policy, handle) for d in (3, 7, 14, 30)]
         # day 3 is a Saturday: the Monday, day 5; day 30 is a Friday
         assert [(i - created).days for i in instants] == [4, 6, 13, 29]
         assert instants[0].weekday() == MONDAY
@@ -140,7 +145,9 @@ async def test_paid_on_day_5_gets_exactly_one_reminder_and_a_receipt(
     async with h.worker():
         created = await skip_to_weekday(ts_env, MONDAY, 15)
         handle = await start(h, created, policy)
-        await reminder_arrives_at(ts_env, h, handle, expected(created, 3, policy))  # Thursday
+        await reminder_arrives_at(
+            ts_env, h, handle, expected(created, 3, policy, handle)
+        )  # Thursday
         await skip_to(ts_env, created + timedelta(days=5))
         await handle.signal(PaymentRequestWorkflow.payment_received, paid(12000))
         result: RequestState = await handle.result()
@@ -177,7 +184,7 @@ async def test_a_paused_request_gets_no_reminder_until_resumed(
         )
         resumed_at = await ts_env.get_current_time()
         # The schedule starts over from the resume: its first step is 3 days later.
-        at = expected(resumed_at, 3, policy)
+        at = expected(resumed_at, 3, policy, handle)
         assert resumed.next_reminder_at == at
         await reminder_arrives_at(ts_env, h, handle, at)
         await handle.cancel()
@@ -195,9 +202,10 @@ async def test_reminders_go_out_at_the_practices_local_send_time(
         created = await skip_to_weekday(ts_env, WEDNESDAY, 15)
         handle = await start(h, created, policy)
         for days in (3, 7):
-            at = expected(created, days, policy)
+            at = expected(created, days, policy, handle)
             local = at.astimezone(ZoneInfo(zone))
-            assert (local.hour, local.minute) == (hour, minute) and local.weekday() < 5
+            send_time = local.replace(hour=hour, minute=minute, second=0)
+            assert send_time <= local < send_time + REMINDER_SPREAD and local.weekday() < 5
             await reminder_arrives_at(ts_env, h, handle, at)
         await handle.cancel()
 
@@ -210,7 +218,7 @@ async def test_resend_sends_now_and_the_schedule_continues_from_the_resend(
     async with h.worker():
         created = await skip_to_weekday(ts_env, WEDNESDAY, 15)
         handle = await start(h, created, policy)
-        await reminder_arrives_at(ts_env, h, handle, expected(created, 3, policy))
+        await reminder_arrives_at(ts_env, h, handle, expected(created, 3, policy, handle))
         await skip_to(ts_env, created + timedelta(days=6))
         resent = await handle.execute_update(PaymentRequestWorkflow.resend, ResendInput())
         resent_at = await ts_env.get_current_time()
@@ -218,7 +226,7 @@ async def test_resend_sends_now_and_the_schedule_continues_from_the_resend(
         await eventually(lambda: len(h.smtp.to(MARIA)) == 3)
         await wait_idle(handle)
         # Day 3 of the schedule was reached; day 7 comes 4 days after the resend.
-        at = expected(resent_at, 7 - 3, policy)
+        at = expected(resent_at, 7 - 3, policy, handle)
         assert resent.next_reminder_at == at
         await reminder_arrives_at(ts_env, h, handle, at)
         await handle.cancel()
@@ -246,7 +254,7 @@ async def test_no_reminder_when_the_payment_lands_in_the_same_instant_as_the_tim
         handle = await start(h, created, policy)
     # Once the timer fires with no worker to run the task, the server's clock only moves in
     # real time: stop just past the instant.
-    await skip_to(ts_env, expected(created, 3, policy) + timedelta(seconds=1))
+    await skip_to(ts_env, expected(created, 3, policy, handle) + timedelta(seconds=1))
     await handle.signal(PaymentRequestWorkflow.payment_received, paid(12000))
     async with uncached_worker(h):
         result: RequestState = await handle.result()
