@@ -9,7 +9,9 @@ Before the link is looked up (see PayLimits for the figures):
 - an address that has guessed wrong too often gets no lookup; once unknown-token lookups
   across all addresses pass the global cap, one wrong guess is enough.
 After the lookup, only a request that reached a valid link counts against that link, and per
-address: someone else's traffic or card testing never spends a patient's budget.
+address: someone else's traffic or card testing never spends a patient's budget. Payment
+attempts also count per link across addresses (only the link's holders can make them), so
+rotating addresses on one link does not multiply the attempts.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class PayLimits:
     per_token: str = "60/minute"  # per link and address, requests that reached the link
     payments_per_token: str = "10/10 minutes"  # per link and address
     payments_per_address: str = "20/10 minutes"  # across links (card testing)
+    # Across addresses: only holders of the link reach it, so no outsider can spend it, and a
+    # card tester rotating addresses on one link stops here.
+    payments_per_link: str = "30/hour"
 
 
 PAY_LIMITS = PayLimits()
@@ -91,6 +96,7 @@ class PayRateLimiter:
         self._token = Limit.of("link", limits.per_token)
         self._payments = Limit.of("pay", limits.payments_per_token)
         self._payments_addr = Limit.of("pay-addr", limits.payments_per_address)
+        self._payments_link = Limit.of("pay-link", limits.payments_per_link)
         self._cleaned = time.monotonic()
 
     async def check(self, request: Request, token: str, *, payment: bool = False) -> PayLink:
@@ -114,6 +120,7 @@ class PayRateLimiter:
         if payment:
             hits.append((self._payments, _key("pay", token_key, addr)))
             hits.append((self._payments_addr, _key("pay-addr", addr)))
+            hits.append((self._payments_link, _key("pay-link", token_key)))
         _refuse_over(await self._hit(hits, []), hits, allowed=lambda limit: limit.amount)
         return link
 

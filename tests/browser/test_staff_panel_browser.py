@@ -42,6 +42,7 @@ async def axe_violations(target: Any, name: str) -> list[str]:
     results = await Axe().run(target)
     found = results.response["violations"]
     report = [f"{v['id']} ({v['impact']}): {v['help']} {len(v['nodes'])} node(s)" for v in found]
+    (ARTIFACTS / "panel").mkdir(parents=True, exist_ok=True)  # whichever test runs first
     (ARTIFACTS / "panel" / f"axe-{name}.txt").write_text(
         f"axe-core {results.response['testEngine']['version']} on {results.response['url']}\n"
         + ("\n".join(report) or "no violations")

@@ -102,3 +102,20 @@ async def test_two_api_instances_share_the_card_testing_cap(
         for pool in pools:
             await pool.close()
     assert statuses == [409] * 10 + [429] * 4  # 10 per link and address, whichever replica
+
+
+async def test_rotating_addresses_on_one_link_stop_at_the_links_payment_cap(
+    harness: Harness, settings: Settings
+) -> None:
+    """Card testing through one link from many addresses: each address is under its own
+    budget, the link's own cap across addresses still stops them."""
+    app = make_app(harness, settings)
+    app.state.pay_limits = PayLimits(payments_per_link="8/hour")
+    async with harness.worker():
+        _, token = await start_request(harness)
+        statuses = []
+        for n in range(12):
+            async with client_at(app, f"192.0.2.{n}") as tester:
+                resp = await tester.post(f"/pay/{token}/payments", json=PAYMENT)
+                statuses.append(resp.status_code)
+    assert statuses == [409] * 8 + [429] * 4
