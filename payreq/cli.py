@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import asyncpg
 
@@ -148,5 +150,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# Commands that open a Temporal client and then end at once.
+_SHORT_LIVED_TEMPORAL = ("migrate", "schedules")
+
+
+def run() -> NoReturn:
+    """The console script. A short-lived command that used a Temporal client leaves without
+    the interpreter's teardown: the SDK's Rust threads can abort it (`PyGILState_Release: thread
+    state ... must be current`, temporalio/sdk-python#300), and a deploy step that finished its
+    work would exit 134. Its work is done and committed by then; only the output is flushed."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv[:1] and argv[0] in _SHORT_LIVED_TEMPORAL:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
