@@ -164,9 +164,7 @@ async def create_payment(
     state = await _current_state(deps, link.request_id)
     if state.status in CLOSED_STATUSES:
         raise ApiError(409, "request_closed", f"This payment request is {state.status}.")
-    minimum = min(
-        max(link.min_payment_amount, minimum_charge(link.currency)), state.amount_remaining
-    )
+    minimum = link.minimum_for(state.amount_remaining)
     if body.amount < minimum:
         raise ApiError(
             422,
