@@ -38,17 +38,20 @@ async def test_the_pay_page_asks_for_the_larger_minimum_and_refuses_less(
         token = made["pay_url"].rsplit("/", 1)[1]
         html = (await api.get(f"/pay/{token}")).text
         # ceil(30% of 100.01) = 30.01, above the fixed $1.00
-        assert 'data-minimum="3001"' in html and "At least $30.01" in html
+        assert 'data-minimum="3001"' in html and 'id="min-label">$30.01<' in html
         resp = await _pay(api, token, 3_000, "000001")
         assert error_of(resp) == (422, "amount_below_minimum", "amount")
         assert "$30.01" in resp.json()["error"]["message"]
         assert (await _pay(api, token, 3_001, "000002")).status_code == 200
+        assert (await api.get(f"/pay/{token}/status")).json()["min_amount"] == 3_001
 
         await api.patch(
             "/v1/practice", json={"min_payment_percent": 10, "min_payment_amount": 5_000}
         )
         html = (await api.get(f"/pay/{token}")).text
-        assert 'data-minimum="5000"' in html and "At least $50.00" in html  # the fixed one wins
+        assert (
+            'data-minimum="5000"' in html and 'id="min-label">$50.00<' in html
+        )  # the fixed one wins
         assert error_of(await _pay(api, token, 4_999, "000003"))[1] == "amount_below_minimum"
 
         await api.patch(
