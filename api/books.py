@@ -14,7 +14,7 @@ of it (its latest `refund` event). Refund rows carry `status: "refund"` and, as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -79,14 +79,17 @@ class Range:
 def local_range(first: date, last: date, zone: str) -> Range:
     if first > last:
         raise ApiError(422, "invalid_value", "from must not be after to.", "from")
-    tz = ZoneInfo(zone)
+    return Range(_midnight(first, zone, "from", 0), _midnight(last, zone, "to", 1))
+
+
+def _midnight(day: date, zone: str, field: str, days_after: int) -> datetime:
+    """00:00 there of `day` plus `days_after`, in UTC now: near year 1 or 9999 the conversion
+    overflows here, as a 422, not later in the driver as a 500."""
     try:
-        start = datetime.combine(first, time(), tz)
-        end = datetime.combine(last + timedelta(days=1), time(), tz)
-        # Into UTC now: near year 1 or 9999 the conversion overflows here, not in the driver.
-        return Range(start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC")))
+        local = datetime.combine(day + timedelta(days=days_after), time(), ZoneInfo(zone))
+        return local.astimezone(UTC)
     except OverflowError:
-        raise ApiError(422, "invalid_value", "The dates are out of range.", "to") from None
+        raise ApiError(422, "invalid_value", f"{field} is out of range.", field) from None
 
 
 _COMMON = """p.payment_request_id, p.patient_id, r.facility_id, p.currency, p.method, p.source,

@@ -16,7 +16,7 @@ import httpx
 
 from api.books import books_query, local_range
 from api.queries import Cursor
-from api.routes.payments import CSV_COLUMNS
+from api.routes.payments import CSV_COLUMNS, CSV_PAGE
 from tests.integration.apihelp import create, create_body, error_of
 from tests.support import Harness, eventually, seed_practice
 from workflows.payment_request import PaymentRequestWorkflow
@@ -181,6 +181,7 @@ async def test_the_books_list_every_payment_and_refund_in_the_practices_days(
 
 
 async def test_bad_export_parameters_are_422(api: httpx.AsyncClient) -> None:
+    await api.patch("/v1/practice", json={"timezone": "Asia/Tokyo"})  # ahead of UTC
     ok = {"from": "2026-12-01", "to": "2026-12-31"}
     for params, code, field in (
         ({"to": "2026-12-31"}, "invalid_value", "from"),
@@ -188,6 +189,7 @@ async def test_bad_export_parameters_are_422(api: httpx.AsyncClient) -> None:
         ({**ok, "to": "yesterday"}, "invalid_value", "to"),
         ({"from": "2026-12-31", "to": "2026-12-01"}, "invalid_value", "from"),
         ({"from": "2026-12-01", "to": "9999-12-31"}, "invalid_value", "to"),
+        ({"from": "0001-01-01", "to": "2026-12-31"}, "invalid_value", "from"),
         ({**ok, "limit": 101}, "invalid_value", "limit"),
         ({**ok, "limit": 0}, "invalid_value", "limit"),
         ({**ok, "cursor": "not-a-cursor"}, "invalid_cursor", "cursor"),
@@ -202,7 +204,9 @@ async def test_bad_export_parameters_are_422(api: httpx.AsyncClient) -> None:
     assert no_key.status_code == 401
 
 
-async def test_the_export_walks_the_practice_index_without_duplicates(harness: Harness) -> None:
+async def test_the_export_walks_the_practice_index_without_duplicates(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
     await _fill(harness, 20_000)
     await harness.pool.execute("ANALYZE payments")
     await harness.pool.execute("ANALYZE payment_requests")
@@ -230,7 +234,10 @@ async def test_the_export_walks_the_practice_index_without_duplicates(harness: H
         span.start,
         span.end,
     )
-    assert len(seen) == len(set(seen)) == expected > 300
+    assert len(seen) == len(set(seen)) == expected > 2 * CSV_PAGE
+    resp = await api.get("/v1/payments.csv", params={"from": "2026-06-01", "to": "2026-06-30"})
+    lines = list(csv.reader(io.StringIO(resp.text)))[1:]  # streamed in pages of CSV_PAGE
+    assert [line[-1] for line in lines] == seen
 
 
 def _scans(node: Any) -> list[tuple[str, str]]:
