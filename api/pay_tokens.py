@@ -21,7 +21,7 @@ MAX_TOKEN_LENGTH = 128
 _LOOKUP = """
 SELECT r.id, r.practice_id, p.name AS practice_name, r.facility_name, r.first_name,
        r.last_name, r.note, r.currency, r.status, r.amount_requested, r.amount_paid,
-       r.amount_remaining, p.min_payment_amount, p.stripe_account_id,
+       r.amount_remaining, p.min_payment_amount, p.min_payment_percent, p.stripe_account_id,
        p.statement_descriptor_suffix, p.platform_fee_bps, t.expires_at, t.revoked_at
 FROM pay_tokens t
 JOIN payment_requests r ON r.id = t.payment_request_id
@@ -51,6 +51,7 @@ class PayLink:
     stripe_account_id: str | None = None
     statement_descriptor_suffix: str | None = None
     platform_fee_bps: int = 0
+    min_payment_percent: int = 0
 
     @property
     def closed_as(self) -> Status | None:
@@ -61,10 +62,15 @@ class PayLink:
 
     @property
     def min_amount(self) -> int:
-        """The practice minimum (never below Stripe's minimum charge), unless less than that
-        remains: then exactly what remains."""
-        floor = max(self.min_payment_amount, minimum_charge(self.currency))
-        return min(floor, self.amount_remaining)
+        return self.minimum_for(self.amount_remaining)
+
+    def minimum_for(self, remaining: int) -> int:
+        """The practice minimum: the fixed amount or the percentage of what remains, whichever
+        is more (never below Stripe's minimum charge), unless less than that remains: then
+        exactly what remains (paying it all is always allowed)."""
+        share = -(-self.min_payment_percent * remaining // 100)  # ceil, in integers
+        floor = max(self.min_payment_amount, share, minimum_charge(self.currency))
+        return min(floor, remaining)
 
 
 async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLink | None:
@@ -94,6 +100,7 @@ async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLin
         stripe_account_id=row["stripe_account_id"],
         statement_descriptor_suffix=row["statement_descriptor_suffix"],
         platform_fee_bps=row["platform_fee_bps"],
+        min_payment_percent=row["min_payment_percent"],
     )
 
 

@@ -89,6 +89,9 @@ class LinkStatus(BaseModel):
     amount_paid: int
     amount_remaining: int
     amount_remaining_display: str
+    min_amount: int = Field(
+        description="The smallest amount the page accepts now (it follows what remains)."
+    )
     closed: bool
 
 
@@ -128,6 +131,7 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
         amount_paid=link.amount_paid,
         amount_remaining=link.amount_remaining,
         amount_remaining_display=money(link.amount_remaining, link.currency),
+        min_amount=link.min_amount,
         closed=link.closed_as is not None,
     )
     return Response(body.model_dump_json(), media_type="application/json", headers=_no_store(deps))
@@ -164,9 +168,7 @@ async def create_payment(
     state = await _current_state(deps, link.request_id)
     if state.status in CLOSED_STATUSES:
         raise ApiError(409, "request_closed", f"This payment request is {state.status}.")
-    minimum = min(
-        max(link.min_payment_amount, minimum_charge(link.currency)), state.amount_remaining
-    )
+    minimum = link.minimum_for(state.amount_remaining)
     if body.amount < minimum:
         raise ApiError(
             422,

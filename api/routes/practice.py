@@ -41,11 +41,25 @@ _DOC = {
     "platform_fee_bps": "The platform's fee on each payment to the connected account, in "
     "basis points (250 = 2.5%, rounded down to the minor unit); 0 for none. Ignored without "
     "a connected account.",
+    "min_payment_amount": "The smallest partial payment the pay page accepts, minor units "
+    "(never below the card network's minimum charge); paying the full remainder is always "
+    "allowed.",
+    "min_payment_percent": "The smallest partial payment as a percentage (0-100) of what "
+    "remains: the pay page asks for at least max(min_payment_amount, ceil(percent x remaining "
+    "/ 100)), never more than what remains; 0 for none.",
     "embed_origins": "Origins allowed to embed the staff panel in an iframe and to receive "
     "its messages, e.g. `https://pms.example.com` (https; http only for localhost); [] for "
     "none.",
 }
 MAX_EMBED_ORIGINS = 10
+_NOT_NULL = (
+    "reminders_on_weekends",
+    "embed_origins",
+    "platform_fee_bps",
+    "min_payment_amount",
+    "min_payment_percent",
+)
+MAX_MIN_PAYMENT = 10**12  # far above any bill, well inside bigint
 
 
 class PracticeOut(BaseModel):
@@ -59,6 +73,8 @@ class PracticeOut(BaseModel):
     stripe_account_id: str | None = Field(description=_DOC["stripe_account_id"])
     statement_descriptor_suffix: str | None = Field(description=_DOC["statement_descriptor_suffix"])
     platform_fee_bps: int = Field(description=_DOC["platform_fee_bps"])
+    min_payment_amount: int = Field(description=_DOC["min_payment_amount"], examples=[100])
+    min_payment_percent: int = Field(description=_DOC["min_payment_percent"], examples=[0])
 
 
 class PracticePatch(BaseModel):
@@ -84,6 +100,12 @@ class PracticePatch(BaseModel):
     )
     platform_fee_bps: int | None = Field(
         None, ge=0, le=connect.MAX_FEE_BPS, description=_DOC["platform_fee_bps"]
+    )
+    min_payment_amount: int | None = Field(
+        None, ge=1, le=MAX_MIN_PAYMENT, description=_DOC["min_payment_amount"]
+    )
+    min_payment_percent: int | None = Field(
+        None, ge=0, le=100, description=_DOC["min_payment_percent"]
     )
 
     @field_validator("stripe_account_id")
@@ -130,7 +152,8 @@ class PracticePatch(BaseModel):
 
 _COLUMNS = (
     "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to, embed_origins,"
-    " stripe_account_id, statement_descriptor_suffix, platform_fee_bps"
+    " stripe_account_id, statement_descriptor_suffix, platform_fee_bps, min_payment_amount,"
+    " min_payment_percent"
 )
 
 
@@ -172,6 +195,8 @@ def _out(row: Any) -> PracticeOut:
         stripe_account_id=row["stripe_account_id"],
         statement_descriptor_suffix=row["statement_descriptor_suffix"],
         platform_fee_bps=row["platform_fee_bps"],
+        min_payment_amount=row["min_payment_amount"],
+        min_payment_percent=row["min_payment_percent"],
     )
 
 
@@ -191,8 +216,7 @@ async def get_practice(practice: CurrentPractice, deps: Deps) -> PracticeOut:
 )
 async def patch_practice(body: PracticePatch, practice: CurrentPractice, deps: Deps) -> PracticeOut:
     changes: dict[str, object] = {k: getattr(body, k) for k in body.model_fields_set}
-    not_null = ("reminders_on_weekends", "embed_origins", "platform_fee_bps")
-    for key in ("name", "timezone", "reminder_send_time", *not_null):
+    for key in ("name", "timezone", "reminder_send_time", *_NOT_NULL):
         if key in changes and changes[key] is None:
             raise ApiError(422, "invalid_value", f"{key} cannot be null.", key)
     if "reminder_send_time" in changes:

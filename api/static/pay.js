@@ -57,6 +57,7 @@
   function refreshLabels() {
     el("full-label").textContent = money(remaining);
     el("max-label").textContent = money(remaining);
+    el("min-label").textContent = money(Math.min(minimum, remaining));
     el("remaining").textContent = money(remaining);
     var amount = chosenAmount();
     el("pay-amount").textContent = amount ? money(amount) : "";
@@ -203,6 +204,7 @@
       return;
     }
     remaining = s.amount_remaining;
+    minimum = s.min_amount; // a percentage minimum shrinks with what remains
     if (s.closed || remaining === 0) {
       form.hidden = true;
       el("paid-state").hidden = false;

@@ -23,6 +23,8 @@ async def test_defaults_are_readable(api: httpx.AsyncClient, harness: Harness) -
         "stripe_account_id": None,
         "statement_descriptor_suffix": None,
         "platform_fee_bps": 0,
+        "min_payment_amount": 100,
+        "min_payment_percent": 0,
     }
 
 

@@ -28,7 +28,7 @@ async def test_pay_page_shows_the_request_with_strict_headers(
     for text in ("Sunrise Therapy", "Downtown Clinic", "Maria Lopez", "$120.00", "Nov 3"):
         assert text in html
     assert 'id="pay-form"' in html and "Pay the full balance" in html
-    assert "Pay another amount" in html and "At least $1.00" in html
+    assert "Pay another amount" in html and 'At least <span id="min-label">$1.00</span>' in html
     csp = resp.headers["content-security-policy"]
     assert "script-src 'self' https://js.stripe.com https://*.js.stripe.com;" in csp
     assert "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com" in csp
