@@ -18,6 +18,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    # In the sandbox too: pydantic resolves the text values' annotations through it.
+    import workflows.sms  # noqa: F401
     from activities.email import EmailActivities
     from activities.read_model import ReadModelActivities
     from activities.stripe import StripeActivities

@@ -1,0 +1,139 @@
+"""Text-to-pay end to end: the API (over HTTP, with Twilio configured), the workflow on the
+time-skipping server, the text activities against the local Twilio stand-in, and Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from payreq.sms_text import fits_one_gsm7_message
+from tests.integration.apihelp import create_body
+from tests.integration.smshelp import SENDER, Sms, sms_stack  # noqa: F401
+from tests.support import Harness, eventually
+
+PR = "/v1/payment-requests"
+PHONE = "+14155552671"  # a valid number (the stand-in accepts any but its test numbers)
+ZONES = (
+    "UTC",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Pacific/Honolulu",
+)
+
+
+def zone_inside_window() -> str:
+    """A time zone whose clock now reads 09:00-19:59, so the texts of a request created now go
+    at once (the quiet hours are tested on their own, with time travel)."""
+    now = datetime.now(UTC)
+    return next(z for z in ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 20)
+
+
+async def practice_in_zone(harness: Harness, zone: str) -> None:
+    await harness.pool.execute(
+        "UPDATE practices SET timezone = $2 WHERE id = $1", harness.practice_id, zone
+    )
+
+
+async def events(api: httpx.AsyncClient, request_id: str, kind: str) -> list[dict[str, Any]]:
+    got = (await api.get(f"{PR}/{request_id}")).json()
+    return [e for e in got["events"] if e["type"] == kind]
+
+
+async def until_event(
+    api: httpx.AsyncClient, request_id: str, kind: str, count: int = 1
+) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        found = await events(api, request_id, kind)
+        return found if len(found) >= count else None
+
+    result: list[dict[str, Any]] = await eventually(check, timeout=20)
+    return result
+
+
+async def test_a_request_with_a_phone_gets_one_short_text_without_the_patient_name(
+    sms: Sms, harness: Harness
+) -> None:
+    await practice_in_zone(harness, zone_inside_window())
+    async with harness.worker(sms=sms.acts), sms.api() as api:
+        body = create_body(phones=f"{PHONE}; {PHONE}")
+        resp = await api.post(PR, json=body)
+        assert resp.status_code == 201, resp.text
+        created = resp.json()
+        assert created["phones"] == [PHONE]
+        queued = await until_event(api, created["id"], "text_queued")
+        assert queued[0]["detail"] == f"request to {PHONE}"
+        texts = sms.texts_to(PHONE)
+        assert len(texts) == 1 and texts[0]["from"] == SENDER
+        text = texts[0]["body"]
+        assert text.startswith("Sunrise Therapy:") and "$120.00" in text
+        assert created["pay_url"].split("/pay/")[1] in text
+        assert fits_one_gsm7_message(text), text
+        for private in ("Maria", "Lopez", "Ana", "visits", "Downtown", "pt_123"):
+            assert private not in text
+        assert len(harness.smtp.to("maria@example.com")) == 1
+
+
+async def test_stop_is_honoured_across_a_resend_and_a_reminder(
+    sms: Sms, harness: Harness, ts_env: WorkflowEnvironment
+) -> None:
+    await practice_in_zone(harness, zone_inside_window())
+    async with harness.worker(sms=sms.acts), sms.api() as api:
+        created = (await api.post(PR, json=create_body(phones=[PHONE]))).json()
+        rid = created["id"]
+        await until_event(api, rid, "text_queued")
+        assert await sms.fake.inbound(PHONE, SENDER, "STOP") == 200
+        assert (await api.post(f"{PR}/{rid}/resend", json={})).status_code == 200
+        opted_out = await until_event(api, rid, "text_opted_out")
+        assert opted_out[0]["detail"] == f"request to {PHONE}"
+        await until_event(api, rid, "email_accepted", 4)  # the resend, to both addresses
+        await ts_env.sleep(timedelta(days=4))  # past the first reminder (day 3)
+        await eventually(lambda: reminder_emailed(api, rid), timeout=30)
+        got = (await api.get(f"{PR}/{rid}")).json()
+        assert got["reminders_sent"] >= 1 and got["status"] == "sent"
+        assert len(sms.texts_to(PHONE)) == 1  # only the first, before STOP
+        assert len(await events(api, rid, "text_opted_out")) == 1
+        assert len(await events(api, rid, "text_queued")) == 1
+
+
+async def reminder_emailed(api: httpx.AsyncClient, rid: str) -> bool:
+    accepted = await events(api, rid, "email_accepted")
+    return any(e["detail"].startswith("reminder to") for e in accepted)
+
+
+async def test_a_phone_only_request_works_end_to_end(sms: Sms, harness: Harness) -> None:
+    await practice_in_zone(harness, zone_inside_window())
+    async with harness.worker(sms=sms.acts), sms.api() as api:
+        resp = await api.post(PR, json=create_body(emails=None, phones=PHONE))
+        assert resp.status_code == 201, resp.text
+        created = resp.json()
+        assert created["emails"] == [] and created["phones"] == [PHONE]
+
+        async def sent() -> dict[str, Any] | None:
+            got: dict[str, Any] = (await api.get(f"{PR}/{created['id']}")).json()
+            return got if got["status"] == "sent" else None
+
+        got = await eventually(sent, timeout=20)
+        assert [e["type"] for e in got["events"]] == ["created", "text_queued"]
+        assert len(sms.texts_to(PHONE)) == 1
+        assert harness.smtp.messages == []
+
+
+async def test_a_rejected_phone_with_no_email_fails_delivery(sms: Sms, harness: Harness) -> None:
+    await practice_in_zone(harness, zone_inside_window())
+    async with harness.worker(sms=sms.acts), sms.api() as api:
+        created = (await api.post(PR, json=create_body(emails=None, phones="+15005550001"))).json()
+        await until_event(api, created["id"], "text_rejected")
+
+        async def failed() -> bool:
+            got = (await api.get(f"{PR}/{created['id']}")).json()
+            return bool(got["status"] == "delivery_failed")
+
+        await eventually(failed, timeout=20)
+        assert sms.texts() == []
