@@ -3,17 +3,21 @@ time-skipping server, the text activities against the local Twilio stand-in, and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from payreq.sms_text import fits_one_gsm7_message
 from tests.integration.apihelp import create_body
 from tests.integration.smshelp import SENDER, Sms, sms_stack  # noqa: F401
 from tests.support import Harness, eventually
+from workflows.payment_request import PaymentRequestWorkflow
+from workflows.sms import next_text_window
+from workflows.types import ReminderPolicy, RequestState, Status, workflow_id
 
 PR = "/v1/payment-requests"
 PHONE = "+14155552671"  # a valid number (the stand-in accepts any but its test numbers)
@@ -93,7 +97,8 @@ async def test_stop_is_honoured_across_a_resend_and_a_reminder(
         opted_out = await until_event(api, rid, "text_opted_out")
         assert opted_out[0]["detail"] == f"request to {PHONE}"
         await until_event(api, rid, "email_accepted", 4)  # the resend, to both addresses
-        await ts_env.sleep(timedelta(days=4))  # past the first reminder (day 3)
+        # Past the first reminder: day 3 after the resend, Monday if that is a weekend.
+        await ts_env.sleep(timedelta(days=6))
         await eventually(lambda: reminder_emailed(api, rid), timeout=30)
         got = (await api.get(f"{PR}/{rid}")).json()
         assert got["reminders_sent"] >= 1 and got["status"] == "sent"
@@ -137,3 +142,48 @@ async def test_a_rejected_phone_with_no_email_fails_delivery(sms: Sms, harness: 
 
         await eventually(failed, timeout=20)
         assert sms.texts() == []
+
+
+@pytest.mark.parametrize("send_hour", [6, 22])
+async def test_sixty_days_of_reminders_text_only_between_8_and_21_local(
+    sms: Sms, harness: Harness, ts_env: WorkflowEnvironment, send_hour: int
+) -> None:
+    """Reminders at 06:0x or 22:0x New York time: each email goes at once, each text waits on
+    a timer for 08:00 there. Time travels through all 60 days (the server skips each timer)."""
+    zone = "America/New_York"
+    policy = ReminderPolicy(
+        reminder_days=(1, 2, 3, 5, 8, 13, 21, 34, 55),
+        timezone=zone,
+        send_hour=send_hour,
+        weekends_allowed=True,
+    )
+    created = await ts_env.get_current_time()
+    inp = harness.request_input(phones=(PHONE,), texting=True, policy=policy, created_at=created)
+    async with harness.worker(sms=sms.acts):
+        handle = await harness.client.start_workflow(
+            PaymentRequestWorkflow.run,
+            inp,
+            id=workflow_id(inp.request_id),
+            task_queue=harness.task_queue,
+        )
+        result: RequestState = await handle.result()
+    assert result.status == Status.EXPIRED and result.reminders_sent == 9
+    rows = await harness.pool.fetch(
+        "SELECT at, type, detail FROM request_events WHERE payment_request_id = $1 ORDER BY seq",
+        inp.request_id,
+    )
+    texts = [r for r in rows if r["type"] == "text_queued"]
+    assert len(texts) == 10 == len(sms.texts_to(PHONE))
+    for text in texts:
+        local = text["at"].astimezone(ZoneInfo(zone)).time()
+        assert time(8, 0) <= local < time(21, 0), (text["detail"], text["at"])
+    emailed = [r["at"] for r in rows if r["type"] == "email_accepted"]
+    assert len(emailed) == 10  # the request and 9 reminders, each at its own instant
+    for email_at, text in zip(emailed, texts, strict=True):
+        due = next_text_window(email_at, zone)
+        assert due <= text["at"] < due + timedelta(minutes=1), (email_at, text["at"])
+    reminders = [r for r in texts if r["detail"].startswith("reminder")]
+    assert len(reminders) == 9
+    for r in reminders:  # every reminder fell outside the window: its text went at 08:00
+        assert r["at"].astimezone(ZoneInfo(zone)).strftime("%H:%M") == "08:00"
+    assert all(fits_one_gsm7_message(t["body"]) for t in sms.texts())
