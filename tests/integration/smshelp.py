@@ -8,8 +8,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -92,3 +94,21 @@ async def sms_stack(harness: Harness, database_url: str, tmp_path: Path) -> Asyn
         await serving
         await runner.cleanup()
         await client.http_client.close()  # type: ignore[attr-defined]
+
+
+ZONES = (
+    "UTC",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Pacific/Honolulu",
+)
+
+
+def zone_inside_window() -> str:
+    """A time zone whose clock now reads 09:00-19:59, so the texts of a request created now go
+    at once (the quiet hours are tested on their own, with time travel)."""
+    now = datetime.now(UTC)
+    return next(z for z in ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 20)

@@ -3,7 +3,7 @@ time-skipping server, the text activities against the local Twilio stand-in, and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from payreq.sms_text import fits_one_gsm7_message
 from tests.integration.apihelp import create_body
-from tests.integration.smshelp import SENDER, Sms, sms_stack  # noqa: F401
+from tests.integration.smshelp import SENDER, Sms, sms_stack, zone_inside_window  # noqa: F401
 from tests.support import Harness, eventually
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.sms import next_text_window
@@ -21,22 +21,6 @@ from workflows.types import ReminderPolicy, RequestState, Status, workflow_id
 
 PR = "/v1/payment-requests"
 PHONE = "+14155552671"  # a valid number (the stand-in accepts any but its test numbers)
-ZONES = (
-    "UTC",
-    "Europe/Berlin",
-    "Asia/Kolkata",
-    "Asia/Tokyo",
-    "America/New_York",
-    "America/Los_Angeles",
-    "Pacific/Honolulu",
-)
-
-
-def zone_inside_window() -> str:
-    """A time zone whose clock now reads 09:00-19:59, so the texts of a request created now go
-    at once (the quiet hours are tested on their own, with time travel)."""
-    now = datetime.now(UTC)
-    return next(z for z in ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 20)
 
 
 async def practice_in_zone(harness: Harness, zone: str) -> None:
@@ -187,3 +171,34 @@ async def test_sixty_days_of_reminders_text_only_between_8_and_21_local(
     for r in reminders:  # every reminder fell outside the window: its text went at 08:00
         assert r["at"].astimezone(ZoneInfo(zone)).strftime("%H:%M") == "08:00"
     assert all(fits_one_gsm7_message(t["body"]) for t in sms.texts())
+
+
+async def test_phones_are_validated_and_an_email_or_a_phone_is_required(
+    api: httpx.AsyncClient,
+) -> None:
+    for body in (create_body(emails=None), create_body(emails=[], phones=[])):
+        resp = await api.post(PR, json=body)
+        assert resp.status_code == 422, resp.text
+        error = resp.json()["error"]
+        assert (error["code"], error["field"]) == ("recipient_required", "emails")
+    six = [f"+1415555267{i}" for i in range(6)]
+    for phones in ("+1 555 123 0001", "4155552671", "+999123", six, "+14155552671; call me"):
+        resp = await api.post(PR, json=create_body(phones=phones))
+        assert resp.status_code == 422, (phones, resp.text)
+        assert resp.json()["error"]["field"].startswith("phones")
+
+
+async def test_without_twilio_a_phone_only_request_fails_delivery_and_nothing_is_texted(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    async with harness.worker():  # no text activities: Twilio is not configured
+        resp = await api.post(PR, json=create_body(emails=None, phones=PHONE))
+        assert resp.status_code == 201, resp.text
+        rid = resp.json()["id"]
+
+        async def failed() -> bool:
+            got = (await api.get(f"{PR}/{rid}")).json()
+            return bool(got["status"] == "delivery_failed")
+
+        await eventually(failed, timeout=20)
+    assert await harness.pool.fetchval("SELECT count(*) FROM sms_deliveries") == 0
