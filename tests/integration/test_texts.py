@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from payreq.sms_text import fits_one_gsm7_message
 from tests.integration.apihelp import create_body
 from tests.integration.smshelp import SENDER, Sms, sms_stack, zone_inside_window  # noqa: F401
-from tests.support import Harness, eventually
+from tests.support import Harness, eventually, keep_history
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.sms import next_text_window
 from workflows.types import ReminderPolicy, RequestState, Status, workflow_id
@@ -151,6 +151,8 @@ async def test_sixty_days_of_reminders_text_only_between_8_and_21_local(
             task_queue=harness.task_queue,
         )
         result: RequestState = await handle.result()
+        if send_hour == 6:
+            await keep_history(handle, "texts_wait_for_the_window_then_expires")
     assert result.status == Status.EXPIRED and result.reminders_sent == 9
     rows = await harness.pool.fetch(
         "SELECT at, type, detail FROM request_events WHERE payment_request_id = $1 ORDER BY seq",
