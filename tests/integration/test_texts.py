@@ -178,7 +178,8 @@ async def test_sixty_days_of_reminders_text_only_between_8_and_21_local(
 async def test_phones_are_validated_and_an_email_or_a_phone_is_required(
     api: httpx.AsyncClient,
 ) -> None:
-    for body in (create_body(emails=None), create_body(emails=[], phones=[])):
+    bodies = (create_body(emails=None), create_body(emails=""), create_body(emails=[], phones=[]))
+    for body in bodies:
         resp = await api.post(PR, json=body)
         assert resp.status_code == 422, resp.text
         error = resp.json()["error"]
