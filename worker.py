@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -18,11 +18,12 @@ from temporalio.worker import Worker
 from activities.email import EmailActivities, SmtpConfig
 from activities.read_model import ReadModelActivities
 from activities.reconcile import ReconcileActivities
+from activities.sms import SmsActivities
 from activities.stripe import StripeActivities
 from activities.webhooks import WebhookActivities
 from payreq import db
 from payreq.codec import Keyring
-from payreq.components import create_pool, smtp_config, stripe_client
+from payreq.components import create_pool, smtp_config, stripe_client, twilio_gateway
 from payreq.egress import safe_client
 from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
@@ -49,13 +50,16 @@ def build_worker(
     keyring: Keyring,
     http: httpx.AsyncClient,
     max_concurrent_activities: int = 100,  # the SDK's default
+    sms: SmsActivities | None = None,
 ) -> Worker:
-    """The main task queue's worker; run build_outbound_worker beside it."""
+    """The main task queue's worker; run build_outbound_worker beside it. `sms` only when
+    Twilio is configured: without it no request is created texting."""
     read_model = ReadModelActivities(pool, PayLinks(keyring, public_base_url))
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
     webhooks = WebhookActivities(pool, http)
     reconcile = ReconcileActivities(pool, stripe)
+    texts: list[Callable[..., object]] = [sms.render_text, sms.send_text] if sms else []
     return Worker(
         client,
         task_queue=task_queue,
@@ -68,6 +72,7 @@ def build_worker(
             payments.refund_payment,
             webhooks.mark_events_undeliverable,
             reconcile.reconcile_payments,
+            *texts,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=[ActivityLogInterceptor()],
@@ -115,6 +120,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             public_base_url=settings.public_base_url,
             keyring=keyring(settings),
             http=http,
+            sms=_sms_activities(settings, pool),
         )
         outbound = build_outbound_worker(
             client,
@@ -136,6 +142,11 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
     finally:
         await http.aclose()
         await pool.close()
+
+
+def _sms_activities(settings: Settings, pool: asyncpg.Pool) -> SmsActivities | None:
+    gateway = twilio_gateway(settings)
+    return SmsActivities(pool, gateway) if gateway else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

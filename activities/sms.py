@@ -8,8 +8,9 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.sms_render import render_text
 from payreq.sms import Sent, TextTemporaryError, TwilioGateway
-from workflows.sms import PhoneResult, TextInput, TextOutcome, TextResult
+from workflows.sms import PhoneResult, TextInput, TextOutcome, TextRenderInput, TextResult
 
 TEXT_TEMPORARY = "TextTemporary"
 
@@ -53,6 +54,13 @@ class SmsActivities:
     def __init__(self, pool: asyncpg.Pool, gateway: TwilioGateway) -> None:
         self._pool = pool
         self._gateway = gateway
+
+    @activity.defn(name="render_text")
+    async def render_text(self, inp: TextRenderInput) -> str:
+        name = await self._pool.fetchval(
+            "SELECT name FROM practices WHERE id = $1", inp.practice_id
+        )
+        return render_text(inp, str(name))
 
     @activity.defn(name="send_text")
     async def send_text(self, inp: TextInput) -> TextResult:

@@ -87,6 +87,7 @@ async def request_resource(
         full_name=full_name(row),
         facility=Facility(id=row["facility_id"], name=row["facility_name"]),
         emails=list(row["emails"]),
+        phones=list(row["phones"]),
         note=row["note"],
         currency=row["currency"],
         amount_requested=row["amount_requested"],

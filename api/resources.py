@@ -45,6 +45,7 @@ class PaymentRequestOut(BaseModel):
     full_name: str = Field(examples=["Maria Lopez"])
     facility: Facility
     emails: list[str] = Field(examples=[["maria@example.com", "ana@example.com"]])
+    phones: list[str] = Field(default=[], examples=[["+15551234567"]])
     note: str
     currency: str = Field(examples=["usd"])
     amount_requested: int = Field(examples=[12000])

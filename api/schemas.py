@@ -8,6 +8,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -26,6 +27,7 @@ from workflows import currencies
 
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a charge, in minor units
 MAX_EMAILS = 10
+MAX_PHONES = 5
 MAX_NOTE = 1000
 MAX_NAME = 100
 MAX_ID = 100
@@ -83,7 +85,41 @@ def _dedupe(values: list[str]) -> list[str]:
     return out
 
 
+def _dedupe_optional(values: list[str]) -> list[str]:
+    """Emails on create: none at all is allowed when phones are given (checked on create)."""
+    return _dedupe(values) if values else []
+
+
+def _one_phone(value: str) -> str:
+    """E.164 only (a leading +, the country code): a text is sent across borders as given."""
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"not an E.164 phone number: {value!r}") from None
+    if not value.strip().startswith("+") or not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not an E.164 phone number: {value!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _dedupe_phones(values: list[str]) -> list[str]:
+    out = list(dict.fromkeys(values))  # already normalised to E.164
+    if len(out) > MAX_PHONES:
+        raise ValueError(f"give at most {MAX_PHONES} distinct phone numbers")
+    return out
+
+
 Email = Annotated[str, Field(max_length=254), AfterValidator(_one_email)]
+Phone = Annotated[str, Field(max_length=40), AfterValidator(_one_phone)]
+Phones = Annotated[
+    list[Phone],
+    BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
+    AfterValidator(_dedupe_phones),
+    Field(
+        description="E.164 numbers for text messages: a list, or one string separated by `;`. "
+        "Duplicates are dropped; at most 5.",
+        examples=["+15551234567"],
+    ),
+]
 Emails = Annotated[
     list[Email],
     BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
@@ -143,7 +179,18 @@ class CreatePaymentRequest(Strict):
     first_name: Name | None = Field(None, description="Recipient; defaults to the patient's.")
     last_name: Name | None = Field(None, description="Recipient; defaults to the patient's.")
     facility: Facility
-    emails: Emails
+    emails: Annotated[
+        list[Email],
+        BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
+        AfterValidator(_dedupe_optional),
+        Field(
+            description="A list of addresses, or one string of addresses separated by `;`. "
+            "Duplicates (case-insensitive) are dropped; at most 10. Optional when `phones` "
+            "are given: at least one email or phone is required (422 `recipient_required`).",
+            examples=["maria@example.com; ana@example.com"],
+        ),
+    ] = []
+    phones: Phones = []
     note: Annotated[str, Field(max_length=MAX_NOTE), AfterValidator(_no_nul)] = ""
     currency: str = Field("usd", pattern="^[a-z]{3}$", description=CURRENCY_DOC, examples=["usd"])
     reminder_days: (

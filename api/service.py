@@ -77,7 +77,11 @@ async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
 
 
 def workflow_input(
-    body: CreatePaymentRequest, practice: Practice, policy: ReminderPolicy, request_id: str
+    body: CreatePaymentRequest,
+    practice: Practice,
+    policy: ReminderPolicy,
+    request_id: str,
+    texting: bool = False,
 ) -> PaymentRequestInput:
     if body.reminder_days is not None:
         policy = replace(policy, reminder_days=tuple(sorted(set(body.reminder_days))))
@@ -85,6 +89,10 @@ def workflow_input(
         policy = replace(policy, expires_in_days=body.expires_in_days)
     assert body.amount is not None  # the schema defaults it to balance_due
     check_chargeable(body.currency, body.amount)
+    if not body.emails and not body.phones:
+        raise ApiError(
+            422, "recipient_required", "Give at least one email address or phone.", "emails"
+        )
     return PaymentRequestInput(
         request_id=request_id,
         practice_id=practice.id,
@@ -94,6 +102,8 @@ def workflow_input(
         facility_id=body.facility.id,
         facility_name=body.facility.name,
         emails=tuple(body.emails),
+        phones=tuple(body.phones),
+        texting=texting,
         note=body.note,
         currency=body.currency,
         amount=body.amount,

@@ -9,6 +9,7 @@ import stripe
 
 from activities.email import SmtpConfig
 from payreq.settings import ConfigError, Settings
+from payreq.sms import Sender, TwilioGateway, twilio_client
 from payreq.stripe.client import make_client
 
 
@@ -59,3 +60,28 @@ async def connect_pool(database_url: str, *, min_size: int = 1, max_size: int = 
     )
     assert pool is not None
     return pool
+
+
+def twilio_gateway(settings: Settings) -> TwilioGateway | None:
+    """None without TWILIO_ACCOUNT_SID: no texts at all (the API then marks new requests as
+    not texting, so no workflow asks for the text activities this worker lacks)."""
+    if settings.twilio_account_sid is None:
+        return None
+    if settings.twilio_auth_token is None:
+        raise ConfigError(
+            "configuration error: TWILIO_AUTH_TOKEN: required with TWILIO_ACCOUNT_SID"
+        )
+    sender = Sender(
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        from_number=settings.twilio_from_number,
+    )
+    if not (sender.messaging_service_sid or sender.from_number):
+        raise ConfigError(
+            "configuration error: TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER: required"
+        )
+    client = twilio_client(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        settings.twilio_api_base,
+    )
+    return TwilioGateway(client, sender, f"{settings.public_base_url}/webhooks/twilio/status")

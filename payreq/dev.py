@@ -119,6 +119,7 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
         "payload_encryption_key": Keyring.generate_setting("dev1"),
         "codec_auth_token": secrets.token_urlsafe(24),
         "stripe_webhook_secret": "whsec_" + secrets.token_hex(24),
+        "twilio_auth_token": secrets.token_hex(16),
     }
     merged = {**fresh, **saved}
     if merged != saved:
@@ -294,6 +295,8 @@ class Stack:
     stripe_publishable_key: str | None
     stripe_webhook_secret: str | None
     billing_url: str = ""
+    sms_outbox: str = ""  # the Twilio stand-in's outbox: one JSON file per text
+    twilio_auth_token: str = ""  # signs the stand-in's callbacks
 
     def env(self, secrets_: Mapping[str, str], ports: Ports, fake_stripe: bool) -> dict[str, str]:
         env = dict(os.environ)
@@ -330,6 +333,37 @@ class Stack:
         _write_private(path, self.__dict__)
 
 
+DEV_TWILIO_ACCOUNT_SID = "AC" + "d" * 32
+DEV_TWILIO_FROM = "+15005550006"  # Twilio's test number that can send
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+async def start_twilio(children: Children, stack: Stack, data_dir: Path) -> dict[str, str]:
+    """The local stand-in for Twilio (unless TWILIO_ACCOUNT_SID is set: then real Twilio), on
+    a free port; the settings that point the API and the worker at it."""
+    if os.environ.get("TWILIO_ACCOUNT_SID"):
+        return {}
+    port = free_port()
+    outbox = data_dir / "sms"
+    outbox.mkdir(exist_ok=True)
+    argv = [sys.executable, "-m", "payreq.faketwilio", "--port", str(port)]
+    argv += ["--account-sid", DEV_TWILIO_ACCOUNT_SID, "--auth-token", stack.twilio_auth_token]
+    argv += ["--outbox", str(outbox), "--inbound-url", f"{stack.api_url}/webhooks/twilio"]
+    await children.spawn("twilio", argv, os.environ, quiet=True)
+    stack.sms_outbox = str(outbox)
+    return {
+        "TWILIO_ACCOUNT_SID": DEV_TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": stack.twilio_auth_token,
+        "TWILIO_FROM_NUMBER": DEV_TWILIO_FROM,
+        "TWILIO_API_BASE": f"http://{LOOPBACK}:{port}",
+    }
+
+
 def banner(stack: Stack, elapsed: float, data_dir: Path, fake_stripe: bool) -> str:
     body = (
         '{"patient": {"id": "pt_123", "first_name": "Ana", "last_name": "Lopez"}, '
@@ -341,6 +375,7 @@ def banner(stack: Stack, elapsed: float, data_dir: Path, fake_stripe: bool) -> s
 payreq dev is ready in {elapsed:.1f}s (data in {data_dir})
   API          {stack.api_url}   (OpenAPI docs: {stack.api_url}/docs)
   Mail         {stack.api_url}/dev/mail   (Maildir {stack.maildir})
+  Texts        {stack.sms_outbox or "real Twilio"}   (one JSON file per text)
   Staff panel  {stack.billing_url}/   (a demo Patient Billing page embedding the panel)
   Temporal UI  {stack.temporal_ui_url}   (payloads decoded through {stack.api_url}/codec)
   Temporal     {stack.temporal_address}
@@ -442,9 +477,11 @@ async def run(data_dir: Path, ports: Ports, stop: asyncio.Event) -> int:
                 if fake_stripe
                 else os.environ.get("STRIPE_WEBHOOK_SECRET")
             ),
+            twilio_auth_token=keys["twilio_auth_token"],
         )
         await poll("Temporal", lambda: temporal_ready(stack.temporal_address), children)
         env = stack.env(keys, ports, fake_stripe)
+        env.update(await start_twilio(children, stack, data_dir))
         cli = [sys.executable, "-m", "payreq.cli"]
         await apply_schedules(cli, env)
         await children.spawn("worker", [*cli, "worker"], env, quiet=False)

@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
+from activities.sms import SmsActivities
 from payreq.codec import Keyring
 from payreq.egress import safe_client
 from payreq.pay_links import PayLinks
@@ -168,7 +169,10 @@ class Harness:
 
     @asynccontextmanager
     async def worker(
-        self, max_concurrent_activities: int = 100, outbound_max_concurrent: int = 20
+        self,
+        max_concurrent_activities: int = 100,
+        outbound_max_concurrent: int = 20,
+        sms: SmsActivities | None = None,
     ) -> AsyncIterator[Worker]:
         """The main worker and, beside it, the outbound-deliveries worker (as worker.run)."""
         async with safe_client(allow_loopback=True, timeout=5) as http:
@@ -182,6 +186,7 @@ class Harness:
                 keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
                 max_concurrent_activities=max_concurrent_activities,
+                sms=sms,
             )
             outbound = build_outbound_worker(
                 self.client,

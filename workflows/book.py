@@ -39,6 +39,7 @@ class RequestBook:
         self.ledger = Ledger(c.amount_requested if c else inp.amount, c.payments if c else ())
         self.emails = c.emails if c else inp.emails
         self.rejected: set[str] = set(c.rejected_emails) if c else set()
+        self.rejected_phones: set[str] = set(c.rejected_phones) if c else set()
         self.pay_url = c.pay_url if c else ""
         self.events: list[RequestEvent] = list(c.unsaved_events) if c else []  # not yet saved
         self.event_seq = c.event_seq if c else 0
@@ -102,7 +103,7 @@ class RequestBook:
         if accepted and self.status in (Status.PENDING, Status.DELIVERY_FAILED):
             self.status = Status.SENT
             self.settle_open_status()
-        elif not accepted and not self.deliverable():
+        elif not accepted and not self.deliverable() and not self.textable():
             self.status = Status.DELIVERY_FAILED
             self.emit(now, "payment_request.delivery_failed", str(self.email_seq))
 
@@ -125,6 +126,12 @@ class RequestBook:
 
     def deliverable(self) -> tuple[str, ...]:
         return tuple(e for e in self.emails if e not in self.rejected)
+
+    def textable(self) -> tuple[str, ...]:
+        """Phones still to text; none when the deployment has no Twilio."""
+        if not self.inp.texting:
+            return ()
+        return tuple(p for p in self.inp.phones if p not in self.rejected_phones)
 
     def next_reminder_at(self) -> datetime | None:
         if self.paused or self.status not in _OPEN_FOR_REMINDERS:
@@ -162,6 +169,8 @@ class RequestBook:
             expires_at=self.expires_at,
             payments=ledger.snapshot(),
             version=self.version,
+            phones=self.inp.phones,
+            rejected_phones=tuple(sorted(self.rejected_phones)),
         )
 
     def snapshot(self, now: datetime) -> RequestSnapshot:
@@ -211,4 +220,5 @@ class RequestBook:
             reminders_paused=self.paused,
             expires_at=self.expires_at,
             resend_queued=self.resend_queued,
+            rejected_phones=tuple(sorted(self.rejected_phones)),
         )

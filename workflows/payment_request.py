@@ -18,6 +18,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    # In the sandbox too: pydantic resolves the text values' annotations through it.
+    import workflows.sms  # noqa: F401
     from activities.email import EmailActivities
     from activities.read_model import ReadModelActivities
     from activities.stripe import StripeActivities
@@ -30,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_WINDOW,
         outbound_task_queue,
     )
+    from workflows.texting import Texts
     from workflows.types import (
         SA_AMOUNT_REMAINING,
         SA_NEXT_ACTION_AT,
@@ -85,6 +88,7 @@ class PaymentRequestWorkflow:
         self._recorded = inp.carried is not None
         self._published: tuple[object, ...] = ()
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._texts = Texts(self._b, self._lock, self._save, self._deliveries)
 
     # ---- the main loop ---------------------------------------------------------------
 
@@ -371,10 +375,18 @@ class PaymentRequestWorkflow:
             task.add_done_callback(self._deliveries.discard)
 
     async def _send(self, kind: EmailKind, recipients: tuple[str, ...], paid: int = 0) -> None:
+        """The email to `recipients` and, from its own task, a text to each textable phone."""
+        b = self._b
+        if not recipients and not b.textable():
+            if b.status == Status.PENDING and kind == EmailKind.REQUEST:
+                async with self._lock:  # phones only, and no Twilio here: no one to tell
+                    b.settle_delivery(workflow.now(), accepted=False)
+                    await self._save()
+            return
+        b.email_seq += 1
+        self._texts.start(kind, b.email_seq, paid)
         if not recipients:
             return
-        b = self._b
-        b.email_seq += 1
         inp = b.email_input(kind, recipients, paid)
         try:
             result = await workflow.execute_activity_method(

@@ -53,3 +53,17 @@ def next_text_window(at: datetime, timezone: str) -> datetime:
     day = local.date() if local.time() < TEXT_WINDOW_START else local.date() + timedelta(days=1)
     opens = datetime.combine(day, TEXT_WINDOW_START, tzinfo=zone)
     return opens.astimezone(at.tzinfo) if at.tzinfo else opens
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextRenderInput:
+    """What a text may say: the practice (looked up by id), the amounts and the link. Never a
+    patient's name or anything clinical."""
+
+    practice_id: str
+    kind: str
+    language: str = "en"
+    currency: str
+    amount_due: int
+    amount_paid: int
+    pay_url: str

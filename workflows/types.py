@@ -144,6 +144,7 @@ class CarriedState:
     reminders_paused: bool
     expires_at: datetime
     resend_queued: bool = False
+    rejected_phones: tuple[str, ...] = ()  # rejected or opted out: never texted again
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,6 +165,10 @@ class PaymentRequestInput:
     carried: CarriedState | None = None
     # Tests lower this to exercise continue-as-new without thousands of events.
     history_length_limit: int | None = None
+    phones: tuple[str, ...] = ()  # E.164, texted beside the emails
+    # Set by the API when Twilio is configured (the worker then has the text activities);
+    # False: the phones are kept on the request but never texted.
+    texting: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,6 +243,8 @@ class RequestState:
     expires_at: datetime
     payments: tuple[PaymentRecord, ...]
     version: int
+    phones: tuple[str, ...] = ()
+    rejected_phones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

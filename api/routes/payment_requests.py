@@ -48,7 +48,9 @@ async def create_payment_request(
 
     async def create(first: bool) -> tuple[int, BaseModel]:
         policy = await service.practice_policy(deps, practice)
-        inp = service.workflow_input(body, practice, policy, request_id)
+        inp = service.workflow_input(
+            body, practice, policy, request_id, deps.settings.twilio_account_sid is not None
+        )
         state = await service.start_request(deps, inp)
         if first:
             metrics.workflows_started.inc()

@@ -67,7 +67,8 @@ class PanelCreate(Strict):
     first_name: str = Field(max_length=1000)
     last_name: str = Field(max_length=1000)
     facility_id: str = Field(max_length=1000)
-    emails: str | list[str]
+    emails: str | list[str] = ""
+    phones: str | list[str] = ""
     note: str = Field("", max_length=MAX_NOTE * 4)
 
 
@@ -99,6 +100,7 @@ def _create_body(session: StaffSession, form: PanelCreate) -> CreatePaymentReque
                 "last_name": form.last_name,
                 "facility": facility.model_dump(),
                 "emails": form.emails,
+                "phones": form.phones,
                 "note": form.note,
                 "currency": session.currency,
             }

@@ -25,6 +25,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from payreq.fakestripe_element import STAND_IN_PATH
+from tests.integration.smshelp import zone_inside_window
 from tests.support import BIN_DIR, eventually, free_port, stripe_client
 from workflows.types import SA_NEXT_ACTION_AT, workflow_id
 
@@ -35,6 +36,7 @@ CREATE = {
     "balance_due": 18500,
     "facility": {"id": "fac_1", "name": "Downtown Clinic"},
     "emails": "ana@example.com",
+    "phones": "+14155552671",
     "note": "For your visit on Nov 3.",
 }
 
@@ -131,6 +133,9 @@ async def test_payreq_dev_runs_the_whole_flow_stops_cleanly_and_resumes(
     auth = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=stack["api_url"], headers=auth, timeout=10) as api:
         assert (await api.get("/readyz")).status_code == 200
+        # Texts wait for 08:00-21:00 in the practice's zone: pick one where it is that now.
+        patched = await api.patch("/v1/practice", json={"timezone": zone_inside_window()})
+        assert patched.status_code == 200, patched.text
         created = await api.post(
             "/v1/payment-requests", json=CREATE, headers={"Idempotency-Key": "dev-1"}
         )
@@ -147,6 +152,14 @@ async def test_payreq_dev_runs_the_whole_flow_stops_cleanly_and_resumes(
         text = message.get_body(preferencelist=("plain",)).get_content()
         assert request["pay_url"] in text
         assert "Dev mail (1)" in (await api.get("/dev/mail")).text
+
+        def texts() -> list[dict[str, str]]:
+            outbox = Path(stack["sms_outbox"])
+            return [json.loads(f.read_text()) for f in sorted(outbox.glob("*.json"))]
+
+        [sent] = await eventually(texts, timeout=20)
+        assert sent["to"] == "+14155552671" and request["pay_url"] in sent["body"]
+        assert len(stack["twilio_auth_token"]) == 32
         billing = await api.get(f"{stack['billing_url']}/")  # the staff panel's demo host
         assert f"{stack['api_url']}/embed/panel?session=pss_" in billing.text
         stand_in = await api.get(f"{stack['stripe_api_base']}{STAND_IN_PATH}")
