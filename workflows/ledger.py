@@ -64,6 +64,8 @@ class Ledger:
             after_close=not accepting,
             method=event.method or base.method,
             paid_at=event.at,
+            source=event.source,
+            reference=event.reference,
         )
         return PaymentOutcome(kind="applied", applied=applied, excess=excess)
 
