@@ -202,9 +202,13 @@ class PaymentRequestWorkflow:
                 EmailKind.PAYMENT_RECEIVED, self._b.deliverable(), paid=outcome.applied
             )
 
-    async def _apply_payment(self, event: PaymentReceived) -> tuple[PaymentOutcome, bool, bool]:
+    async def _apply_payment(
+        self, event: PaymentReceived, *, queue_receipt: bool = False
+    ) -> tuple[PaymentOutcome, bool, bool]:
         """The one ledger path for every payment, by card or at the desk (under the lock):
-        record it, settle the status, save. Returns (outcome, accepting, paid in full)."""
+        record it, settle the status, save. Returns (outcome, accepting, paid in full).
+        `queue_receipt`: the main loop sends the receipt; queued before the save, since the
+        closed status already lets the main loop go on to its end while the save runs."""
         b = self._b
         now = workflow.now()
         accepting = not b.closed
@@ -222,6 +226,7 @@ class PaymentRequestWorkflow:
         paid_in_full = accepting and b.ledger.amount_remaining == 0
         if paid_in_full:
             b.close(now, Status.PAID, "paid", "")
+            b.receipt_queued = queue_receipt
         elif accepting and outcome.applied:
             b.status = Status.PARTIALLY_PAID
         await self._save()
@@ -362,10 +367,9 @@ class PaymentRequestWorkflow:
                 source="offline",
                 reference=inp.reference,
             )
-            outcome, _, paid_in_full = await self._apply_payment(event)
+            # The main loop sends a receipt: the desk never waits on SMTP.
+            outcome, _, paid_in_full = await self._apply_payment(event, queue_receipt=True)
             self._wake = True
-            if paid_in_full:
-                b.receipt_queued = True  # the main loop sends it: the caller never waits on SMTP
             state = b.state()
         if not paid_in_full and outcome.applied:
             # The desk gets its answer now; the patient's email follows, tracked to completion.
