@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support import Harness
+from tests.support import Harness, keep_history
 from tests.workflows.test_reminders import (
     MARIA,
     WEDNESDAY,
@@ -47,6 +47,7 @@ async def test_paid_at_the_desk_on_day_2_gets_no_reminder_and_a_receipt(
         st = await handle.execute_update(PaymentRequestWorkflow.record_offline_payment, rest)
         assert (st.status, st.amount_remaining, st.next_reminder_at) == (Status.PAID, 0, None)
         result: RequestState = await handle.result()
+        await keep_history(handle, "desk_payments_pay_in_full_and_stop_reminders")
         await skip_to(ts_env, created + timedelta(days=31))  # past days 3, 7, 14 and 30
     assert result.status == Status.PAID and result.reminders_sent == 0
     assert {p.source for p in result.payments} == {"offline"}
