@@ -12,7 +12,8 @@ from tests.integration.apihelp import create, error_of, until_status
 from tests.integration.pay_helpers import register_webhook, serve, start_request
 from tests.integration.test_api_webhook_endpoint import SECRET, Receiver, receiving
 from tests.integration.test_pay_payments import pay
-from tests.support import Harness, eventually
+from tests.integration.test_staff_panel_api import open_session, panel, session_body
+from tests.support import Harness, eventually, seed_practice
 
 
 async def desk(
@@ -148,3 +149,49 @@ async def test_the_practice_hears_of_a_desk_payment_with_source_offline(
     payment = delivered["payment.succeeded"]["data"]["payment"]  # type: ignore[index]
     assert payment["source"] == "offline" and payment["amount"] == 12000
     assert payment["id"] == resp.json()["payments"][0]["id"]
+
+
+async def test_a_panel_session_records_only_on_its_own_patients_requests(
+    api: httpx.AsyncClient, harness: Harness
+) -> None:
+    """The attack: a panel session (or another practice's) records a payment, which would
+    close someone else's balance, on a request that is not its patient's."""
+    async with harness.worker():
+        mine = await create(api, patient={"id": "pt_A", "first_name": "Ana", "last_name": "L"})
+        theirs = await create(api, patient={"id": "pt_B", "first_name": "Bo", "last_name": "M"})
+        secret = await open_session(
+            api, patient={"id": "pt_A", "first_name": "A", "last_name": "L"}
+        )
+        _, other_key = await seed_practice(harness.pool, "Other Practice")
+        other = await api.post(
+            "/v1/staff-sessions",
+            json=session_body(patient={"id": "pt_A", "first_name": "A", "last_name": "L"}),
+            headers={"Authorization": f"Bearer {other_key}"},
+        )
+        cash = {"amount": 12000, "method": "cash"}
+        async with panel(api, secret) as p:
+            resp = await p.post(f"/embed/api/payment-requests/{theirs['id']}/payments", json=cash)
+            assert error_of(resp)[:2] == (404, "not_found")
+            resp = await p.post(f"/v1/payment-requests/{mine['id']}/payments", json=cash)
+            assert resp.status_code == 401  # the secret is not a practice key
+            ok = await p.post(
+                f"/embed/api/payment-requests/{mine['id']}/payments",
+                json={"amount": 2000, "method": "card_present"},
+                headers={"Idempotency-Key": "k1"},
+            )
+            assert ok.status_code == 201 and ok.json()["amount_remaining"] == 10000, ok.text
+        async with panel(api, other.json()["client_secret"]) as p:
+            resp = await p.post(f"/embed/api/payment-requests/{mine['id']}/payments", json=cash)
+            assert error_of(resp)[0] == 404
+        other_api = httpx.AsyncClient(
+            transport=api._transport,
+            base_url=str(api.base_url),
+            headers={"Authorization": f"Bearer {other_key}"},
+        )
+        async with other_api:
+            resp = await desk(other_api, mine["id"], **cash)
+            assert error_of(resp)[0] == 404
+    amounts = await harness.pool.fetch(
+        "SELECT payment_request_id, amount FROM payments ORDER BY payment_request_id"
+    )
+    assert [tuple(r) for r in amounts] == [(mine["id"], 2000)]
