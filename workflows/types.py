@@ -77,7 +77,7 @@ class ReminderPolicy:
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentRecord:
-    payment_id: str  # Stripe PaymentIntent id: the idempotency key
+    payment_id: str  # Stripe PaymentIntent id, or off_... for the desk: the idempotency key
     amount: int  # gross amount charged, cents (0 while only a refund has been seen)
     charge_status: str = "pending"  # pending, succeeded, failed (the PaymentIntent's outcome)
     applied: int = 0  # part counted toward the balance
