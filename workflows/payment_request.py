@@ -392,6 +392,13 @@ class PaymentRequestWorkflow:
                 "the amount is more than what remains to pay",
                 type=ErrorType.AMOUNT_EXCEEDS_REMAINING,
             )
+        remaining = self._b.ledger.amount_remaining
+        # The same rule as a card payment's: the patient's link must stay payable.
+        if leaves_unpayable_remainder(self._inp.currency, remaining, inp.amount):
+            raise ApplicationError(
+                "the payment would leave less to pay than the smallest card payment",
+                type=ErrorType.REMAINDER_BELOW_MINIMUM,
+            )
 
     @workflow.query
     def state(self) -> RequestState:

@@ -284,7 +284,7 @@
       var res = await api("POST", "/payment-requests/" + encodeURIComponent(desk.row.id) + "/payments", v, desk.key);
       if (!res.ok) {
         var err = (res.data && res.data.error) || {};
-        if (err.field === "amount" || err.code === "amount_exceeds_remaining") { setDeskError(err.message); el("desk-amount").focus(); }
+        if (err.field === "amount" || err.code === "amount_exceeds_remaining" || err.code === "remainder_below_minimum") { setDeskError(err.message); el("desk-amount").focus(); }
         else if (res.status !== 401) { el("desk-error").textContent = err.message || "The payment could not be recorded."; el("desk-error").hidden = false; el("desk-error").focus(); }
         return;
       }

@@ -82,6 +82,8 @@ async def test_over_what_remains_and_closed_are_409_and_a_retry_records_one_paym
         assert [tuple(r) for r in rows] == [(4000, "check", "offline")]
         over = await desk(api, rid, "over-2", amount=8001, method="other")
         assert error_of(over) == (409, "amount_exceeds_remaining", None)
+        dust = await desk(api, rid, "dust", amount=7990, method="cash")  # 10 cents would remain
+        assert error_of(dust) == (422, "remainder_below_minimum", None)
         rest = await desk(api, rid, "transfer", amount=8000, method="bank_transfer")
         assert rest.status_code == 201 and rest.json()["status"] == "paid", rest.text
         closed = await desk(api, rid, "late", amount=100, method="cash")
