@@ -45,8 +45,9 @@ RETURNING version
 
 _UPSERT_PAYMENT = """
 INSERT INTO payments (id, payment_request_id, practice_id, patient_id, amount, applied_amount,
-                      currency, status, method, refunded_amount, paid_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                      currency, status, method, refunded_amount, paid_at, updated_at, source,
+                      reference)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (id) DO UPDATE SET
     amount = EXCLUDED.amount, applied_amount = EXCLUDED.applied_amount,
     status = EXCLUDED.status, method = EXCLUDED.method,
@@ -172,6 +173,8 @@ class ReadModelActivities:
                         p.net_refunded,
                         p.paid_at,
                         snap.updated_at,
+                        p.source,
+                        p.reference,
                     )
                     for p in st.payments
                 ],
@@ -194,6 +197,7 @@ def outbound_payload(e: OutboundEvent) -> dict[str, object]:
             "id": e.payment_id,
             "amount": e.payment_amount,
             "refunded_amount": e.refunded_amount,
+            "source": e.payment_source or "link",
         }
     return {
         "id": e.event_id,

@@ -116,6 +116,8 @@ def _payment(p: asyncpg.Record) -> dict[str, Any]:
         "method": p["method"],
         "status": p["status"],
         "refunded_amount": p["refunded_amount"],
+        "source": p["source"],
+        "reference": p["reference"],
     }
 
 

@@ -21,6 +21,10 @@ class PaymentOut(BaseModel):
     method: str | None = Field(examples=["visa •••• 4242"])
     status: PaymentStatus
     refunded_amount: int = Field(examples=[0])
+    source: Literal["link", "offline"] = Field(
+        "link", description="link: paid through the pay link; offline: recorded by the desk."
+    )
+    reference: str = Field("", description="The desk's note on an offline payment.")
 
 
 class PatientPaymentOut(PaymentOut):

@@ -52,6 +52,7 @@ UPDATE_ERRORS: dict[str, tuple[int, str]] = {
     ErrorType.AMOUNT_BELOW_PAID: (409, "amount_below_paid"),
     ErrorType.INVALID_CHANGE: (422, "invalid_change"),
     ErrorType.REMAINDER_BELOW_MINIMUM: (422, "remainder_below_minimum"),
+    ErrorType.AMOUNT_EXCEEDS_REMAINING: (409, "amount_exceeds_remaining"),
 }
 
 

@@ -89,6 +89,7 @@ class RequestBook:
                 payment_id=payment_id,
                 payment_amount=payment.amount if payment else None,
                 refunded_amount=payment.net_refunded if payment else None,
+                payment_source=payment.source if payment else None,
             )
         )
 

@@ -1,8 +1,9 @@
 """The balance of one request, as pure code: payments and refunds in, amounts out.
 
 Deterministic and free of I/O, so the workflow can own it and tests can drive it with any
-sequence of events. Each payment is keyed by its Stripe id, which makes every operation
-idempotent; refunds are cumulative, which makes their order irrelevant.
+sequence of events. Each payment is keyed by its Stripe id (a desk payment by its off_ id),
+which makes every operation idempotent; refunds are cumulative, which makes their order
+irrelevant.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Ledger:
             after_close=not accepting,
             method=event.method or base.method,
             paid_at=event.at,
+            source=event.source,
+            reference=event.reference,
         )
         return PaymentOutcome(kind="applied", applied=applied, excess=excess)
 

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities
     from workflows.book import RequestBook
     from workflows.currencies import leaves_unpayable_remainder
+    from workflows.ledger import PaymentOutcome
     from workflows.outbound import (
         DELIVERY_ATTEMPT_TIMEOUT,
         DELIVERY_RETRY,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         Empty,
         ErrorType,
+        OfflinePaymentInput,
         PaymentReceived,
         PaymentRequestInput,
         RefundInput,
@@ -190,34 +192,49 @@ class PaymentRequestWorkflow:
     @workflow.signal
     async def payment_received(self, event: PaymentReceived) -> None:
         await workflow.wait_condition(lambda: self._recorded)
-        b = self._b
         async with self._lock:
-            now = workflow.now()
-            accepting = not b.closed
-            outcome = b.ledger.record_payment(event, accepting=accepting)
-            if outcome.kind == "duplicate":
-                return
-            if outcome.kind != "applied":
-                b.event(now, f"payment_{outcome.kind}", f"{event.payment_id} {event.amount}")
-                await self._save()
-                return
-            b.event(now, "payment_succeeded", f"{event.payment_id} {event.amount}")
-            b.emit(now, "payment.succeeded", event.payment_id, event.payment_id)
-            if outcome.excess:
-                b.event(now, "overpayment", f"{event.payment_id} {outcome.excess}")
-            paid_in_full = accepting and b.ledger.amount_remaining == 0
-            if paid_in_full:
-                b.close(now, Status.PAID, "paid", "")
-            elif accepting and outcome.applied:
-                b.status = Status.PARTIALLY_PAID
-            await self._save()
+            outcome, accepting, paid_in_full = await self._apply_payment(event)
         if outcome.excess:
             reason = "overpayment" if accepting else "closed"
             await self._refund(event.payment_id, outcome.excess, reason)
         if paid_in_full:
-            await self._send(EmailKind.RECEIPT, b.deliverable(), paid=b.ledger.amount_paid)
+            await self._send(
+                EmailKind.RECEIPT, self._b.deliverable(), paid=self._b.ledger.amount_paid
+            )
         elif accepting and outcome.applied:
-            await self._send(EmailKind.PAYMENT_RECEIVED, b.deliverable(), paid=outcome.applied)
+            await self._send(
+                EmailKind.PAYMENT_RECEIVED, self._b.deliverable(), paid=outcome.applied
+            )
+
+    async def _apply_payment(
+        self, event: PaymentReceived, *, queue_receipt: bool = False
+    ) -> tuple[PaymentOutcome, bool, bool]:
+        """The one ledger path for every payment, by card or at the desk (under the lock):
+        record it, settle the status, save. Returns (outcome, accepting, paid in full).
+        `queue_receipt`: the main loop sends the receipt; queued before the save, since the
+        closed status already lets the main loop go on to its end while the save runs."""
+        b = self._b
+        now = workflow.now()
+        accepting = not b.closed
+        outcome = b.ledger.record_payment(event, accepting=accepting)
+        if outcome.kind == "duplicate":
+            return outcome, accepting, False
+        if outcome.kind != "applied":
+            b.event(now, f"payment_{outcome.kind}", f"{event.payment_id} {event.amount}")
+            await self._save()
+            return outcome, accepting, False
+        b.event(now, "payment_succeeded", f"{event.payment_id} {event.amount}")
+        b.emit(now, "payment.succeeded", event.payment_id, event.payment_id)
+        if outcome.excess:
+            b.event(now, "overpayment", f"{event.payment_id} {outcome.excess}")
+        paid_in_full = accepting and b.ledger.amount_remaining == 0
+        if paid_in_full:
+            b.close(now, Status.PAID, "paid", "")
+            b.receipt_queued = queue_receipt
+        elif accepting and outcome.applied:
+            b.status = Status.PARTIALLY_PAID
+        await self._save()
+        return outcome, accepting, paid_in_full
 
     @workflow.signal
     async def refund_received(self, event: RefundReceived) -> None:
@@ -332,6 +349,58 @@ class PaymentRequestWorkflow:
         ):
             raise ApplicationError(
                 "the amount would leave less to pay than the smallest card payment",
+                type=ErrorType.REMAINDER_BELOW_MINIMUM,
+            )
+
+    @workflow.update
+    async def record_offline_payment(self, inp: OfflinePaymentInput) -> RequestState:
+        """Money taken at the desk, applied through the card payments' ledger path. No Stripe
+        refund can follow: the validator refuses more than remains, so there is never excess."""
+        await workflow.wait_condition(lambda: self._recorded)
+        b = self._b
+        async with self._lock:
+            if inp.payment_id in b.ledger.payments:  # a retried update: applied once already
+                return b.state()
+            self._validate_offline_payment(inp)
+            event = PaymentReceived(
+                payment_id=inp.payment_id,
+                amount=inp.amount,
+                currency=self._inp.currency,
+                method=inp.method,
+                at=inp.received_at or workflow.now(),
+                source="offline",
+                reference=inp.reference,
+            )
+            # The main loop sends a receipt: the desk never waits on SMTP.
+            outcome, _, paid_in_full = await self._apply_payment(event, queue_receipt=True)
+            self._wake = True
+            state = b.state()
+        if not paid_in_full and outcome.applied:
+            # The desk gets its answer now; the patient's email follows, tracked to completion.
+            task = asyncio.create_task(
+                self._send(EmailKind.PAYMENT_RECEIVED, b.deliverable(), paid=outcome.applied)
+            )
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return state
+
+    @record_offline_payment.validator
+    def _validate_offline_payment(self, inp: OfflinePaymentInput) -> None:
+        if inp.payment_id in self._b.ledger.payments:
+            return  # a retry of one already applied: it answers with the state, changes nothing
+        self._b.require_open()
+        if inp.amount <= 0:
+            raise ApplicationError("amount must be positive", type=ErrorType.INVALID_CHANGE)
+        if inp.amount > self._b.ledger.amount_remaining:
+            raise ApplicationError(
+                "the amount is more than what remains to pay",
+                type=ErrorType.AMOUNT_EXCEEDS_REMAINING,
+            )
+        remaining = self._b.ledger.amount_remaining
+        # The same rule as a card payment's: the patient's link must stay payable.
+        if leaves_unpayable_remainder(self._inp.currency, remaining, inp.amount):
+            raise ApplicationError(
+                "the payment would leave less to pay than the smallest card payment",
                 type=ErrorType.REMAINDER_BELOW_MINIMUM,
             )
 

@@ -60,6 +60,7 @@ class ErrorType(StrEnum):
     SMTP_REJECTED = "SmtpRejected"
     SMTP_TEMPORARY = "SmtpTemporary"
     STRIPE_ERROR = "StripeError"
+    AMOUNT_EXCEEDS_REMAINING = "AmountExceedsRemaining"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +77,7 @@ class ReminderPolicy:
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentRecord:
-    payment_id: str  # Stripe PaymentIntent id: the idempotency key
+    payment_id: str  # Stripe PaymentIntent id, or off_... for the desk: the idempotency key
     amount: int  # gross amount charged, cents (0 while only a refund has been seen)
     charge_status: str = "pending"  # pending, succeeded, failed (the PaymentIntent's outcome)
     applied: int = 0  # part counted toward the balance
@@ -90,6 +91,8 @@ class PaymentRecord:
     dispute_closed: bool = False
     method: str = ""
     paid_at: datetime | None = None
+    source: str = "link"  # link: through the pay page (Stripe); offline: taken at the desk
+    reference: str = ""  # the desk's own note (cheque number, terminal slip); offline only
 
     @property
     def counted(self) -> int:
@@ -181,6 +184,20 @@ class PaymentReceived:
     status: PaymentStatus = PaymentStatus.SUCCEEDED
     method: str = ""
     at: datetime
+    source: str = "link"
+    reference: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflinePaymentInput:
+    """Money taken outside the link (cash, cheque, desk terminal, transfer), recorded by staff.
+    `payment_id` is derived from the practice and Idempotency-Key, so a retry applies once."""
+
+    payment_id: str
+    amount: int
+    method: str
+    reference: str = ""
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,6 +283,7 @@ class OutboundEvent:
     payment_id: str | None = None
     payment_amount: int | None = None
     refunded_amount: int | None = None
+    payment_source: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

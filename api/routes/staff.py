@@ -23,7 +23,7 @@ from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader
 from api.metrics import Metrics, get_metrics
 from api.resources import PaymentList, PaymentRequestList, PaymentRequestOut, error_responses
-from api.routes import payment_requests
+from api.routes import desk_payments, payment_requests
 from api.schemas import MAX_NOTE, CancelBody, CreatePaymentRequest, Email, Strict, _split_emails
 from api.staff_sessions import CurrentSession, StaffSession, StaffSessionIn, create_session
 
@@ -180,6 +180,22 @@ async def panel_resend(
     await _own_request(deps, session, request_id)
     return await payment_requests.resend_payment_request(
         request_id, session.practice, deps, None, _panel_key(session, idempotency_key)
+    )
+
+
+@router.post(
+    "/embed/api/payment-requests/{request_id}/payments", status_code=201, include_in_schema=False
+)
+async def panel_record_payment(
+    request_id: str,
+    body: desk_payments.OfflinePaymentBody,
+    session: CurrentSession,
+    deps: Deps,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    await _own_request(deps, session, request_id)
+    return await desk_payments.record_offline_payment(
+        request_id, body, session.practice, deps, _panel_key(session, idempotency_key)
     )
 
 

@@ -19,6 +19,10 @@
     succeeded: "Succeeded", failed: "Failed", refunded: "Refunded",
     partially_refunded: "Partially refunded", disputed: "Disputed",
   };
+  var METHODS = {
+    cash: "Cash", check: "Check", card_present: "Card at the desk",
+    bank_transfer: "Bank transfer", other: "Other",
+  };
 
   // The secret is in our URL only to get here; keep it out of the frame's history.
   if (window.history && window.history.replaceState) window.history.replaceState(null, "", "/embed/panel");
@@ -203,6 +207,7 @@
     var actions = document.createElement("td");
     actions.className = "actions";
     var what = r.full_name + ", " + money(r.amount_remaining) + ", " + day(r.created_at);
+    actions.appendChild(actionButton("Record payment", "Record payment for " + what, function (b) { openDesk(b, r, what); }));
     actions.appendChild(actionButton("Resend", "Resend request for " + what, function (b) { return act(b, r, "resend"); }));
     actions.appendChild(actionButton("Cancel", "Cancel request for " + what, function (b) {
       if (!window.confirm("Cancel this payment request? Its pay link stops working at once.")) return null;
@@ -237,6 +242,67 @@
     await loadRequests();
   }
 
+  // ---- a payment taken at the desk (cash, check, the desk's terminal) ---------------------
+  var desk = { form: el("desk-form"), row: null, opener: null, key: null, values: null };
+  function openDesk(button, r, what) {
+    desk.row = r; desk.opener = button; desk.key = null;
+    el("desk-for").textContent = what + " remaining";
+    el("desk-amount").value = (r.amount_remaining / Math.pow(10, precision)).toFixed(precision);
+    el("desk-reference").value = "";
+    el("desk-error").hidden = true;
+    setDeskError(null);
+    desk.form.hidden = false;
+    el("desk-amount").focus();
+    postHeight();
+  }
+  function closeDesk(focusOpener) {
+    desk.form.hidden = true;
+    if (focusOpener && desk.opener && document.body.contains(desk.opener)) desk.opener.focus();
+    postHeight();
+  }
+  function setDeskError(message) {
+    var box = el("desk-amount-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+    if (message) el("desk-amount").setAttribute("aria-invalid", "true");
+    else el("desk-amount").removeAttribute("aria-invalid");
+  }
+  el("desk-close").addEventListener("click", function () { closeDesk(true); });
+  desk.form.addEventListener("keydown", function (ev) { if (ev.key === "Escape") closeDesk(true); });
+  desk.form.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    var button = el("desk-record");
+    if (button.disabled || !desk.row) return;
+    var v = { amount: parseAmount(el("desk-amount").value), method: el("desk-method").value, reference: el("desk-reference").value };
+    setDeskError(null);
+    el("desk-error").hidden = true;
+    if (v.amount === null || v.amount <= 0) { setDeskError("Enter the amount received, for example 40.00."); el("desk-amount").focus(); return; }
+    // One key per payment; pressing Record again after a connection problem records it once.
+    if (!desk.values || JSON.stringify(desk.values) !== JSON.stringify(v)) { desk.key = newKey(); desk.values = v; }
+    button.disabled = true;
+    try {
+      var res = await api("POST", "/payment-requests/" + encodeURIComponent(desk.row.id) + "/payments", v, desk.key);
+      if (!res.ok) {
+        var err = (res.data && res.data.error) || {};
+        if (err.field === "amount" || err.code === "amount_exceeds_remaining" || err.code === "remainder_below_minimum") { setDeskError(err.message); el("desk-amount").focus(); }
+        else if (res.status !== 401) { el("desk-error").textContent = err.message || "The payment could not be recorded."; el("desk-error").hidden = false; el("desk-error").focus(); }
+        return;
+      }
+      desk.values = null;
+      el("list-status").className = "visually-hidden";
+      el("list-status").textContent = money(v.amount) + " recorded; " + money(res.data.amount_remaining) + " remains.";
+      closeDesk(false);
+      await Promise.all([loadRequests(), loadPayments()]);
+      var again = el("requests-body").querySelector('[aria-label="' + CSS.escape(desk.opener.getAttribute("aria-label")) + '"]');
+      (again || el("tab-requests")).focus();
+    } catch (e) {
+      el("desk-error").textContent = "The payment could not be recorded (connection problem). Press Record payment again: it will not be recorded twice.";
+      el("desk-error").hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   function renderRequests(items) {
     var body = el("requests-body");
     var focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
@@ -270,7 +336,8 @@
       var tr = document.createElement("tr");
       tr.appendChild(cell(day(p.paid_at), "Date"));
       tr.appendChild(cell(money(p.amount), "Amount"));
-      tr.appendChild(cell(p.method || "Card", "Method"));
+      var method = p.source === "offline" ? (METHODS[p.method] || p.method) + " (desk)" : (p.method || "Card");
+      tr.appendChild(cell(method, "Method"));
       tr.appendChild(cell(STATUS[p.status] || p.status, "Status"));
       body.appendChild(tr);
     });

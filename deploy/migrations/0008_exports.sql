@@ -4,9 +4,7 @@
 -- GET /v1/payments walks one practice's payments newest first, by keyset.
 CREATE INDEX payments_practice_paid_idx ON payments (practice_id, paid_at DESC, id DESC);
 
--- Where the money came from: 'link' (a card through the pay link) or 'offline' (recorded at the
--- front desk). IF NOT EXISTS: the front-desk migration adds the same column.
-ALTER TABLE payments ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT 'link';
+-- Where the money came from (`payments.source`) is added by 0009_offline_payments.sql.
 
 ALTER TABLE practices ADD COLUMN min_payment_percent integer NOT NULL DEFAULT 0
     CHECK (min_payment_percent BETWEEN 0 AND 100);
