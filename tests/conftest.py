@@ -17,8 +17,6 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import SmtpConfig
-from api.app import create_app
-from api.deps import AppDeps
 from payreq import db
 from payreq.codec import Keyring
 from payreq.temporal import converter_for
@@ -28,6 +26,8 @@ from tests.support import (
     TEST_PAYLOAD_KEY,
     Harness,
     RecordingHandler,
+    make_app,
+    practice_client,
     seed_practice,
     start_fake_stripe,
     start_smtp,
@@ -179,21 +179,8 @@ async def api(
     """The real ASGI app, wired to this test's database, Temporal client and task queue, with
     the test's practice key as the default Authorization. Start `harness.worker()` as well for
     requests to make progress."""
-    deps = AppDeps(
-        settings=test_settings(database_url, smtp_server[1], fake_stripe),
-        pool=harness.pool,
-        temporal=harness.client,
-        stripe=harness.stripe,
-        task_queue=harness.task_queue,
-    )
-    app = create_app(deps=deps)
-    app.state.deps = deps
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://testserver",
-        headers={"Authorization": f"Bearer {harness.api_key}"},
-    ) as c:
+    app = make_app(harness, test_settings(database_url, smtp_server[1], fake_stripe))
+    async with practice_client(app, harness.api_key) as c:
         yield c
 
 

@@ -25,11 +25,14 @@ import httpx
 import stripe
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.email import SmtpConfig
 from activities.sms import SmsActivities
+from api.app import create_app
+from api.deps import AppDeps
 from payreq.codec import Keyring
 from payreq.egress import safe_client
 from payreq.pay_links import PayLinks
@@ -216,6 +219,29 @@ class Harness:
         )
         values.update(overrides)
         return PaymentRequestInput(**values)  # type: ignore[arg-type]
+
+
+def make_app(harness: Harness, settings: Settings, pool: asyncpg.Pool | None = None) -> FastAPI:
+    """The real ASGI app on the harness's clients (its own pool when given: a second replica)."""
+    deps = AppDeps(
+        settings=settings,
+        pool=pool or harness.pool,
+        temporal=harness.client,
+        stripe=harness.stripe,
+        task_queue=harness.task_queue,
+    )
+    app = create_app(deps=deps)
+    app.state.deps = deps
+    return app
+
+
+def practice_client(app: FastAPI, api_key: str) -> httpx.AsyncClient:
+    """An in-process client of the app with the practice's key as its Authorization."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
 
 
 async def seed_practice(pool: asyncpg.Pool, name: str = "Sunrise Therapy") -> tuple[str, str]:

@@ -12,10 +12,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email import SmtpConfig
-from api.app import create_app
-from api.deps import AppDeps
 from tests.integration.apihelp import create_body, until_status
-from tests.support import Harness, RecordingHandler
+from tests.support import Harness, RecordingHandler, make_app, practice_client
 from tests.support import test_settings as settings_for
 from workflows.types import workflow_id
 
@@ -31,20 +29,8 @@ async def dev_api(
     smtp_server: tuple[RecordingHandler, SmtpConfig],
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Harness]]:
     h = replace(harness, client=dev_server.client)
-    deps = AppDeps(
-        settings=settings_for(database_url, smtp_server[1], fake_stripe),
-        pool=h.pool,
-        temporal=h.client,
-        stripe=h.stripe,
-        task_queue=h.task_queue,
-    )
-    app = create_app(deps=deps)
-    app.state.deps = deps
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        headers={"Authorization": f"Bearer {h.api_key}"},
-    ) as c:
+    app = make_app(h, settings_for(database_url, smtp_server[1], fake_stripe))
+    async with practice_client(app, h.api_key) as c:
         yield c, h
 
 

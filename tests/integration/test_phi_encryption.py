@@ -17,13 +17,11 @@ from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.client import Client
 
 from activities.email import SmtpConfig
-from api.app import create_app
-from api.deps import AppDeps
 from payreq.codec import ENCODING
 from payreq.logs import JsonFormatter, RequestContextMiddleware, TextFormatter, mask
 from tests import support
 from tests.integration.apihelp import create_body
-from tests.support import Harness, RecordingHandler, eventually
+from tests.support import Harness, RecordingHandler, eventually, make_app, practice_client
 from workflows.types import workflow_id
 
 CODEC_TOKEN = "codec-test-token-3f9a"
@@ -42,20 +40,7 @@ async def ops_api(
     settings = support.test_settings(database_url, smtp_server[1], fake_stripe).model_copy(
         update={"codec_auth_token": SecretStr(CODEC_TOKEN), "codec_cors_origins": UI_ORIGIN}
     )
-    deps = AppDeps(
-        settings=settings,
-        pool=harness.pool,
-        temporal=harness.client,
-        stripe=harness.stripe,
-        task_queue=harness.task_queue,
-    )
-    app = create_app(deps=deps)
-    app.state.deps = deps
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        headers={"Authorization": f"Bearer {harness.api_key}"},
-    ) as client:
+    async with practice_client(make_app(harness, settings), harness.api_key) as client:
         yield client
 
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from activities.email import SmtpConfig
-from api.app import create_app
-from api.deps import AppDeps
 from payreq.settings import Settings
-from tests.support import Harness, RecordingHandler, test_settings
+from tests.support import Harness, RecordingHandler, make_app, practice_client, test_settings
 
 
 @pytest.fixture
@@ -24,20 +21,6 @@ def settings(
     """The test settings with the dev-only switches off, as in production."""
     base = test_settings(database_url, smtp_server[1], fake_stripe)
     return base.model_copy(update={"webhook_allow_loopback": False})
-
-
-def make_app(harness: Harness, settings: Settings, pool: asyncpg.Pool | None = None) -> FastAPI:
-    """One API app instance (its own pool when given: a second replica)."""
-    deps = AppDeps(
-        settings=settings,
-        pool=pool or harness.pool,
-        temporal=harness.client,
-        stripe=harness.stripe,
-        task_queue=harness.task_queue,
-    )
-    app = create_app(deps=deps)
-    app.state.deps = deps
-    return app
 
 
 def client_at(app: FastAPI, address: str, **kwargs: Any) -> httpx.AsyncClient:
@@ -59,18 +42,5 @@ async def prod_api(
     """Like the `api` fixture, but with WEBHOOK_ALLOW_LOOPBACK off, as in production."""
     settings = test_settings(database_url, smtp_server[1], fake_stripe)
     settings = settings.model_copy(update={"webhook_allow_loopback": False})
-    deps = AppDeps(
-        settings=settings,
-        pool=harness.pool,
-        temporal=harness.client,
-        stripe=harness.stripe,
-        task_queue=harness.task_queue,
-    )
-    app = create_app(deps=deps)
-    app.state.deps = deps
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        headers={"Authorization": f"Bearer {harness.api_key}"},
-    ) as client:
+    async with practice_client(make_app(harness, settings), harness.api_key) as client:
         yield client

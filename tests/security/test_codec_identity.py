@@ -10,8 +10,8 @@ from temporalio.api.common.v1 import Payload
 
 from payreq.settings import Settings
 from tests.integration.test_phi_encryption import as_json
-from tests.security.conftest import client_at, make_app
-from tests.support import Harness
+from tests.security.conftest import client_at
+from tests.support import Harness, make_app
 
 TOKEN = "codec-token-for-the-cli-only-0123456789"
 SSO_PROXY, OUTSIDER = "10.2.0.5", "203.0.113.9"

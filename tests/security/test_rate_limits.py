@@ -11,8 +11,8 @@ import pytest
 from api.ratelimit import PayLimits
 from payreq.settings import Settings
 from tests.integration.pay_helpers import start_request
-from tests.security.conftest import client_at, make_app
-from tests.support import Harness
+from tests.security.conftest import client_at
+from tests.support import Harness, make_app
 
 PROXY = "10.1.0.1"  # the load balancer, listed in TRUSTED_PROXIES
 ATTACKER, PATIENT = "203.0.113.7", "198.51.100.9"
