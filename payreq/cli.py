@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "dev":
             import importlib
 
-            dev = importlib.import_module("payreq.dev")  # dev-only dependencies live there
+            dev = importlib.import_module("payreq.dev.cli")  # dev-only dependencies live there
             return int(dev.main(args))
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")

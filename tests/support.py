@@ -119,7 +119,7 @@ def start_smtp() -> tuple[Controller, RecordingHandler]:
 
 def start_fake_stripe(state_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    args = [sys.executable, "-m", "payreq.fakestripe", "--port", str(port)]
+    args = [sys.executable, "-m", "payreq.dev.fakestripe", "--port", str(port)]
     if state_file:
         args += ["--state-file", str(state_file)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,5 +1,5 @@
 """A patient pays through the real page in Chromium, with the link from the real email and the
-Payment Element of the dev Stripe.js stand-in (payreq/dev_static/stripe.js, served by the fake
+Payment Element of the dev Stripe.js stand-in (payreq/dev/static/stripe.js, served by the fake
 Stripe): part of the balance, a declined card, the rest, and the paid state; a 3-D Secure card
 whose challenge the patient completes; and one whose challenge fails, then a retry that works.
 Screenshots of each state go to tests/artifacts/pay/."""
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from payreq.fakestripe_element import STAND_IN_PATH
+from payreq.dev.fakestripe_element import STAND_IN_PATH
 from tests.browser.test_staff_panel_browser import axe_violations
 from tests.integration.pay_helpers import (
     payment_rows,

@@ -1,4 +1,4 @@
-"""Staff use the embedded panel on the demo "Patient Billing" page (payreq/devhost.py, its own
+"""Staff use the embedded panel on the demo "Patient Billing" page (payreq/dev/billing_host.py, its own
 origin) in Chromium: the seed's steps from opening the panel to a request paid in two parts,
 with the pay page and the dev Stripe.js stand-in in between. axe-core checks the panel and the
 pay page. Screenshots of each state go to tests/artifacts/panel/."""
@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from payreq.devhost import create_app as create_host_app
-from payreq.fakestripe_element import STAND_IN_PATH
+from payreq.dev.billing_host import create_app as create_host_app
+from payreq.dev.fakestripe_element import STAND_IN_PATH
 from tests.browser.conftest import ARTIFACTS
 from tests.integration.pay_helpers import register_webhook, serve
 from tests.support import PUBLIC_BASE_URL, Harness, eventually

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from payreq.devhost import create_app as create_host_app
+from payreq.dev.billing_host import create_app as create_host_app
 from tests.browser.test_staff_panel_browser import DESKTOP, PHONE, axe_violations, shots
 from tests.integration.pay_helpers import serve
 from tests.support import Harness, eventually

@@ -21,7 +21,7 @@ from aiohttp import web
 from activities.sms import SmsActivities
 from api.app import create_app
 from api.deps import AppDeps
-from payreq.faketwilio import FakeTwilio, build_app
+from payreq.dev.faketwilio import FakeTwilio, build_app
 from payreq.sms import Sender, TwilioGateway, twilio_client
 from tests.support import TWILIO_AUTH_TOKEN as AUTH_TOKEN
 from tests.support import Harness, eventually, free_port

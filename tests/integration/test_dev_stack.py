@@ -24,7 +24,7 @@ import psutil
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from payreq.fakestripe_element import STAND_IN_PATH
+from payreq.dev.fakestripe_element import STAND_IN_PATH
 from tests.integration.smshelp import zone_inside_window
 from tests.support import BIN_DIR, eventually, free_port, stripe_client
 from workflows.types import SA_NEXT_ACTION_AT, workflow_id

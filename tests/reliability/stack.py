@@ -35,7 +35,7 @@ from activities.email import SmtpConfig
 from api.app import create_app
 from api.deps import AppDeps
 from payreq.codec import Keyring
-from payreq.dev import _SA_TYPES
+from payreq.dev.cli import _SA_TYPES
 from payreq.practices import create_practice
 from payreq.temporal import converter_for
 from tests import stripe_shapes as shapes

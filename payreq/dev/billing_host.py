@@ -3,10 +3,10 @@
 It serves a fake "Patient Billing" page that, like a practice's backend would, creates a staff
 session with the demo API key and embeds the staff panel in an iframe, so the panel's
 frame-ancestors and postMessage rules are exercised across real origins. Never part of the
-API or of production pages. (The Stripe.js stand-in in dev_static/ is served by the fake Stripe,
-payreq/fakestripe_element.py.)
+API or of production pages. (The Stripe.js stand-in in static/ is served by the fake Stripe,
+payreq/dev/fakestripe_element.py.)
 
-Run by `payreq dev` as `python -m payreq.devhost --port N` with PAYREQ_DEVHOST_API_URL and
+Run by `payreq dev` as `python -m payreq.dev.billing_host --port N` with PAYREQ_DEVHOST_API_URL and
 PAYREQ_DEVHOST_API_KEY in the environment.
 """
 
@@ -22,7 +22,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-STATIC = Path(__file__).resolve().parent / "dev_static"
+STATIC = Path(__file__).resolve().parent / "static"
 FILES = {
     "billing.js": "text/javascript",
     "billing.css": "text/css",
@@ -115,7 +115,7 @@ def create_app(api_url: str, api_key: str) -> FastAPI:
 def main() -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m payreq.devhost")
+    parser = argparse.ArgumentParser(prog="python -m payreq.dev.billing_host")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = create_app(os.environ["PAYREQ_DEVHOST_API_URL"], os.environ["PAYREQ_DEVHOST_API_KEY"])

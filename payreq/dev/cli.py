@@ -34,7 +34,7 @@ from temporalio.common import SearchAttributeIndexedValueType
 
 from payreq import db
 from payreq.codec import Keyring
-from payreq.fakestripe_element import STAND_IN_PATH
+from payreq.dev.fakestripe_element import STAND_IN_PATH
 from payreq.practices import create_practice
 from workflows.types import SEARCH_ATTRIBUTES
 
@@ -73,7 +73,7 @@ class Ports:
     temporal_ui: int
     smtp: int
     stripe: int
-    billing: int  # the demo "Patient Billing" page (payreq/devhost.py)
+    billing: int  # the demo "Patient Billing" page (payreq/dev/billing_host.py)
 
     def check_free(self) -> None:
         for flag, port in (
@@ -351,7 +351,7 @@ async def start_twilio(children: Children, stack: Stack, data_dir: Path) -> dict
     port = free_port()
     outbox = data_dir / "sms"
     outbox.mkdir(exist_ok=True)
-    argv = [sys.executable, "-m", "payreq.faketwilio", "--port", str(port)]
+    argv = [sys.executable, "-m", "payreq.dev.faketwilio", "--port", str(port)]
     argv += ["--account-sid", DEV_TWILIO_ACCOUNT_SID, "--auth-token", stack.twilio_auth_token]
     argv += ["--outbox", str(outbox), "--inbound-url", f"{stack.api_url}/webhooks/twilio"]
     await children.spawn("twilio", argv, os.environ, quiet=True)
@@ -452,7 +452,7 @@ async def run(data_dir: Path, ports: Ports, stop: asyncio.Event) -> int:
             "temporal", temporal_argv(data_dir, ports, codec_endpoint), os.environ, quiet=True
         )
         if fake_stripe:
-            stripe_argv = [sys.executable, "-m", "payreq.fakestripe", "--port", str(ports.stripe)]
+            stripe_argv = [sys.executable, "-m", "payreq.dev.fakestripe", "--port", str(ports.stripe)]
             stripe_argv += ["--state-file", str(data_dir / "stripe.pickle")]
             await children.spawn("stripe", stripe_argv, os.environ, quiet=True)
         pg, admin_uri = await asyncio.to_thread(start_postgres, data_dir)
@@ -501,7 +501,7 @@ async def run(data_dir: Path, ports: Ports, stop: asyncio.Event) -> int:
             "PAYREQ_DEVHOST_API_URL": api_url,
             "PAYREQ_DEVHOST_API_KEY": api_key,
         }
-        billing_argv = [sys.executable, "-m", "payreq.devhost", "--port", str(ports.billing)]
+        billing_argv = [sys.executable, "-m", "payreq.dev.billing_host", "--port", str(ports.billing)]
         await children.spawn("billing", billing_argv, billing_env, quiet=True)
         await poll("the demo billing page", lambda: page_ready(stack.billing_url), children)
         stack.save(data_dir / "stack.json")

@@ -8,7 +8,7 @@ at the pinned API version (dev stack and tests only; never imported in productio
 - Connect: records the `Stripe-Account` of every request, scopes what is made on a connected
   account to it (anyone else gets Stripe's 404), stamps `account` on its events, serves
   `/v1/accounts` and `/v1/account_links`, and lists events per account (with `types`).
-- Emits the money events localstripe never does (payreq/fakestripe_events.py).
+- Emits the money events localstripe never does (payreq/dev/fakestripe_events.py).
 - Records every /v1 request (method, path, parameter names, Stripe-Account): GET
   /_config/shim/requests, so a test can check each one against the SDK's param types.
 """
@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 from localstripe import resources
 
-from payreq import fakestripe_events
-from payreq.fakestripe_events import OWNERS
+from payreq.dev import fakestripe_events
+from payreq.dev.fakestripe_events import OWNERS
 
 _account: contextvars.ContextVar[str | None] = contextvars.ContextVar("account", default=None)
 REQUESTS: list[dict[str, Any]] = []

@@ -2,9 +2,9 @@
 
 localstripe's own `start()` binds every interface and pickles its state to a fixed file in
 /tmp; this runs its aiohttp app on 127.0.0.1 with the state in a file of our choosing (or
-nowhere), so two stacks or test sessions never share it. payreq/fakestripe_element.py adds
+nowhere), so two stacks or test sessions never share it. payreq/dev/fakestripe_element.py adds
 what the Payment Element needs (ConfirmationTokens, Stripe.js's publishable-key calls), and
-payreq/fakestripe_shim.py sits in front of both, so the service can send what real Stripe
+payreq/dev/fakestripe_shim.py sits in front of both, so the service can send what real Stripe
 accepts (and nothing else).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from localstripe import resources, server
 
-from payreq import fakestripe_element, fakestripe_shim
+from payreq.dev import fakestripe_element, fakestripe_shim
 
 
 def configure_store(state_file: Path | None) -> None:

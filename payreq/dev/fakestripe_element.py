@@ -14,7 +14,7 @@ this adds them in front of it, shaped as real Stripe answers:
 - A failed 3-D Secure challenge sends `payment_intent.payment_failed`, and 4000 0000 0000 0002
   is declined when charged, as on Stripe (localstripe sends nothing, and declines that card only
   when it is attached to a customer).
-- The dev Stripe.js stand-in (dev_static/stripe.js) is served from here, so its calls to this
+- The dev Stripe.js stand-in (static/stripe.js) is served from here, so its calls to this
   origin are what the pay page's CSP already allows for Stripe.js's own origin.
 """
 
@@ -33,7 +33,7 @@ from localstripe.errors import UserError
 
 TOKEN_PREFIX = "ctoken_"
 TOKEN_TTL_SECONDS = 12 * 3600  # Stripe's: a ConfirmationToken expires after 12 hours
-STAND_IN = Path(__file__).resolve().parent / "dev_static" / "stripe.js"
+STAND_IN = Path(__file__).resolve().parent / "static" / "stripe.js"
 # Under /js.stripe.com/, which localstripe serves without a key.
 STAND_IN_PATH = "/js.stripe.com/payreq/stripe.js"
 GENERIC_DECLINE_CARD = "4000000000000002"

@@ -1,0 +1,1 @@
+"""The dev stack and the stand-ins the tests share (never imported in production)."""
