@@ -1,13 +1,12 @@
 """The API's composition root: the app factory and its lifespan.
 
-Routers live one per resource under api/routes/; every module there that defines `router`
-is included, so adding a resource never means editing this file.
+Routers live one per resource under api/routes/ and are listed here, in ROUTERS: a new
+resource's router is added to that list. Dev-only routes (/dev/mail) are never here: the dev
+stack mounts them on its own app (payreq/dev/api.py).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,11 +14,28 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import api.routes
 from api.deps import AppDeps
 from api.errors import error_response, install_error_handlers
 from api.metrics import install_metrics
 from api.openapi import install_openapi
+from api.routes import (
+    api_keys,
+    codec,
+    desk_payments,
+    email_templates,
+    embed,
+    ops,
+    patients,
+    pay,
+    payment_requests,
+    payments,
+    practice,
+    practice_stripe,
+    staff,
+    stripe_webhook,
+    twilio_webhook,
+    webhook_endpoint,
+)
 from payreq.components import create_pool, stripe_client
 from payreq.logs import RequestContextMiddleware
 from payreq.settings import Settings, load_settings
@@ -82,14 +98,25 @@ async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def routers() -> list[APIRouter]:
-    found = []
-    for info in sorted(pkgutil.iter_modules(api.routes.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"api.routes.{info.name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            found.append(router)
-    return found
+# In the order they are matched: the first route that matches a path wins.
+ROUTERS: tuple[APIRouter, ...] = (
+    api_keys.router,
+    codec.router,
+    desk_payments.router,
+    email_templates.router,
+    embed.router,
+    ops.router,
+    patients.router,
+    pay.router,
+    payment_requests.router,
+    payments.router,
+    practice.router,
+    practice_stripe.router,
+    staff.router,
+    stripe_webhook.router,
+    twilio_webhook.router,
+    webhook_endpoint.router,
+)
 
 
 def create_app(settings: Settings | None = None, deps: AppDeps | None = None) -> FastAPI:
@@ -131,6 +158,6 @@ def create_app(settings: Settings | None = None, deps: AppDeps | None = None) ->
     install_metrics(app)  # outermost: counts 413s too
     install_openapi(app)
     install_error_handlers(app)
-    for router in routers():
+    for router in ROUTERS:
         app.include_router(router)
     return app

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 import asyncpg
 
@@ -15,6 +15,9 @@ from payreq import cli_keys, db
 from payreq.header_names import header_name_problem
 from payreq.practices import create_practice
 from payreq.settings import ConfigError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _optional_setting(name: str) -> str | None:
@@ -72,7 +75,9 @@ async def _practice_create(name: str, timezone: str, reply_to: str | None) -> No
     sys.stdout.write("Keep the API key now: only its hash is stored, it cannot be shown again.\n")
 
 
-def _serve_api(host: str, port: int) -> None:
+def serve_api(host: str, port: int, mount: Callable[[FastAPI], None] | None = None) -> None:
+    """`payreq api`. MOUNT adds routes to the app before it serves: the dev API's /dev/mail
+    (payreq/dev/api.py); production passes nothing."""
     import uvicorn
 
     from api.app import create_app
@@ -81,8 +86,11 @@ def _serve_api(host: str, port: int) -> None:
 
     settings = load_settings()
     setup_logging(settings)
+    app = create_app(settings)
+    if mount is not None:
+        mount(app)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_config=None,  # payreq.logs owns the format (JSON or text) and the access line
@@ -138,12 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return worker.main([])
         elif args.command == "api":
-            _serve_api(args.host, args.port)
+            serve_api(args.host, args.port)
         elif args.command == "dev":
-            import importlib
+            # The one import of the dev stack outside payreq/dev/, run for `payreq dev` only:
+            # production never loads it (tests/unit/test_no_dev_imports.py).
+            from payreq.dev import cli as dev_cli
 
-            dev = importlib.import_module("payreq.dev.cli")  # dev-only dependencies live there
-            return int(dev.main(args))
+            return dev_cli.main(args)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2

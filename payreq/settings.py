@@ -74,8 +74,6 @@ class Settings(BaseSettings):
     # addresses or @domain suffixes). Off when empty.
     codec_identity_header: str = ""
     codec_allowed_identities: str = ""
-    # Dev stack only: the SMTP catcher's Maildir, served at /dev/mail when set.
-    dev_maildir: str | None = None
     # The worker's probe endpoint (/healthz, /readyz) for Kubernetes; off when no port is set.
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int | None = Field(default=None, ge=1, le=65535)

@@ -34,6 +34,7 @@ from activities.sms import SmsActivities
 from api.app import create_app
 from api.deps import AppDeps
 from payreq.codec import Keyring
+from payreq.dev.servers import fake_stripe_argv
 from payreq.egress import safe_client
 from payreq.pay_links import PayLinks
 from payreq.practices import create_practice
@@ -119,9 +120,7 @@ def start_smtp() -> tuple[Controller, RecordingHandler]:
 
 def start_fake_stripe(state_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    args = [sys.executable, "-m", "payreq.dev.fakestripe", "--port", str(port)]
-    if state_file:
-        args += ["--state-file", str(state_file)]
+    args = fake_stripe_argv(port, state_file)
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

@@ -1,1 +1,1 @@
-"""One router per resource; api.app includes every module here that defines `router`."""
+"""One router per resource; api/app.py lists each in ROUTERS."""

@@ -1,5 +1,5 @@
-"""Staff use the embedded panel on the demo "Patient Billing" page (payreq/dev/billing_host.py, its own
-origin) in Chromium: the seed's steps from opening the panel to a request paid in two parts,
+"""Staff use the embedded panel on the demo "Patient Billing" page (payreq/dev/billing_host.py, its
+own origin) in Chromium: the seed's steps from opening the panel to a request paid in two parts,
 with the pay page and the dev Stripe.js stand-in in between. axe-core checks the panel and the
 pay page. Screenshots of each state go to tests/artifacts/panel/."""
 

