@@ -376,3 +376,16 @@ class RefundInput:
 class RefundResult:
     refund_id: str
     status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileInput:
+    overlap_seconds: int = 600  # re-read this much before the watermark
+    first_run_lookback_seconds: int = 3 * 24 * 3600
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileResult:
+    seen: int  # money events Stripe listed (every account)
+    handed_on: int  # not received before: signalled (or recorded, if their request had closed)
+    watermark: int  # unix seconds of the newest event seen on the platform account
