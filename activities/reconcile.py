@@ -31,7 +31,7 @@ from temporalio.client import (
 )
 
 from payreq.stripe.client import log_failure, options
-from payreq.stripe.events import MONEY_EVENTS
+from payreq.stripe.events import MONEY_EVENTS, Outcome
 from payreq.stripe.inbox import StripeInbox, receive
 from workflows.types import ReconcileInput, ReconcileResult
 
@@ -39,7 +39,7 @@ RECONCILE_INTERVAL = timedelta(minutes=15)
 SCHEDULE_ID = "reconcile-stripe-payments"
 WATERMARK_NAME = "stripe-payments"
 PAGE_SIZE = 100
-HANDED_ON = ("signalled", "refunded_after_close", "recorded_after_close")
+HANDED_ON: tuple[Outcome, ...] = ("signalled", "refunded_after_close", "recorded_after_close")
 
 
 async def ensure_reconcile_schedule(

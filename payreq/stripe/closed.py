@@ -9,6 +9,7 @@ import logging
 import stripe
 
 from payreq.stripe.accounts import Conn
+from payreq.stripe.events import Outcome
 from payreq.stripe.refunds import RefundRefused, refund_once
 from workflows.types import (
     DisputeChanged,
@@ -26,7 +27,7 @@ log = logging.getLogger("payreq.stripe")
 
 async def payment_after_close(
     conn: Conn, client: stripe.StripeClient | None, request_id: str, event: PaymentReceived
-) -> str:
+) -> Outcome:
     """The outcome: duplicate, recorded_after_close, refund_refused or refunded_after_close."""
     status = await conn.fetchval("SELECT status FROM payments WHERE id = $1", event.payment_id)
     if status not in (None, PaymentStatus.PENDING, PaymentStatus.FAILED):
