@@ -70,7 +70,7 @@ class TextRenderInput:
     patient's name or anything clinical."""
 
     practice_id: str
-    kind: str
+    kind: EmailKind
     language: str = "en"
     currency: str
     amount_due: int

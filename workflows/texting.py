@@ -61,7 +61,7 @@ class Texts:
             return
         render = TextRenderInput(
             practice_id=b.inp.practice_id,
-            kind=str(kind),
+            kind=kind,
             currency=b.inp.currency,
             amount_due=b.ledger.amount_remaining,
             amount_paid=paid,

@@ -4,7 +4,7 @@ payment taken at the front desk."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -36,11 +36,11 @@ from api.schemas.fields import (
     _no_nul,
     _split_emails,
 )
+from workflows.types import OfflineMethod
 
 MAX_REFERENCE = 200
 # A desk clock a little ahead of ours is not a payment from the future.
 CLOCK_SKEW = timedelta(minutes=2)
-OfflineMethod = Literal["cash", "check", "card_present", "bank_transfer", "other"]
 
 
 class CreatePaymentRequest(Strict):
