@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -126,6 +127,9 @@ def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[st
 def delivery_key(inp: EmailInput, recipient: str) -> str:
     return f"{inp.request_id}:{inp.kind}:{inp.sequence}:{recipient}"
 
+
+# One SMTP attempt at one recipient (email_deliveries.status; retrying: a 4xx or an outage).
+Delivery = Literal["accepted", "rejected", "retrying"]
 
 _GIVE_UP = """
 UPDATE email_deliveries SET updated_at = now(),
@@ -286,7 +290,7 @@ class EmailActivities:
         msg.add_alternative(rendered.html, subtype="html")
         return msg
 
-    async def _deliver(self, msg: EmailMessage) -> tuple[str, str]:
+    async def _deliver(self, msg: EmailMessage) -> tuple[Delivery, str]:
         """Returns (accepted | rejected | retrying, the server's reply)."""
         try:
             await self.sessions.send(msg)
@@ -303,7 +307,7 @@ class EmailActivities:
             return "retrying", f"{type(exc).__name__}: {exc}"
         return "accepted", "250"
 
-    async def _record(self, key: str, status: str, reply: str) -> None:
+    async def _record(self, key: str, status: Delivery, reply: str) -> None:
         await self._pool.execute(
             "UPDATE email_deliveries SET status = $2, smtp_reply = $3, updated_at = now()"
             " WHERE delivery_key = $1",
@@ -313,7 +317,7 @@ class EmailActivities:
         )
 
 
-def _classify(code: int, message: str) -> tuple[str, str]:
+def _classify(code: int, message: str) -> tuple[Delivery, str]:
     reply = f"{code} {message}"
     return ("rejected", reply) if 500 <= code < 600 else ("retrying", reply)
 

@@ -31,25 +31,24 @@ from temporalio.client import (
 )
 
 from payreq.stripe.client import log_failure, options
-from payreq.stripe.events import MONEY_EVENTS
+from payreq.stripe.events import MONEY_EVENTS, Outcome
 from payreq.stripe.inbox import StripeInbox, receive
-from workflows.reconcile import (
-    RECONCILE_INTERVAL,
-    ReconcileInput,
-    ReconcileResult,
-    ReconcileWorkflow,
-)
+from workflows.types import ReconcileInput, ReconcileResult
 
+RECONCILE_INTERVAL = timedelta(minutes=15)
 SCHEDULE_ID = "reconcile-stripe-payments"
 WATERMARK_NAME = "stripe-payments"
 PAGE_SIZE = 100
-HANDED_ON = ("signalled", "refunded_after_close", "recorded_after_close")
+HANDED_ON: tuple[Outcome, ...] = ("signalled", "refunded_after_close", "recorded_after_close")
 
 
 async def ensure_reconcile_schedule(
     client: Client, task_queue: str, every: timedelta = RECONCILE_INTERVAL
 ) -> None:
     """Create the schedule, or bring an existing one up to date: safe at every worker start."""
+    # Imported here: the workflow module imports this one for its activity class.
+    from workflows.reconcile import ReconcileWorkflow
+
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             ReconcileWorkflow.run, ReconcileInput(), id=f"{SCHEDULE_ID}-run", task_queue=task_queue

@@ -19,7 +19,7 @@ from api.resources import (
     PaymentRequestOut,
     PaymentRequestSummary,
 )
-from api.schemas import MAX_ID, Facility
+from api.schemas.fields import MAX_ID, Facility
 from workflows.types import CLOSED_STATUSES
 
 OPEN_FILTER = "open"  # the default list: what still has something to collect

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.errors import ErrorResponse
-from api.schemas import Facility
+from api.schemas.fields import Facility
 from workflows.types import PaymentStatus, Status
 
 _TS = "2026-11-27T14:03:00Z"

@@ -1,63 +1,198 @@
-"""The mapping between HTTP and the workflow: bodies become workflow inputs, workflow error
-*types* become status codes. Handlers call these; they never talk to Temporal themselves."""
+"""The operations on payment requests: create, cancel, resend, change, record a desk payment.
+Each maps its body to the workflow's input, runs once per Idempotency-Key, calls the workflow
+(api.workflow_client) and answers from the read model. Handlers, the practice API's and the
+staff panel's alike, call these; they never talk to Temporal themselves."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+import asyncpg
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from api import idempotency, queries
 from api.deps import AppDeps, Practice
 from api.errors import ApiError
+from api.metrics import Metrics
 from api.pay_page import money
-from api.schemas import CreatePaymentRequest
+from api.resources import PaymentRequestOut
+from api.schemas.payment_requests import (
+    CancelBody,
+    ChangeBody,
+    CreatePaymentRequest,
+    OfflinePaymentBody,
+    ResendBody,
+)
+from api.workflow_client import apply_update, closed_error, start_request
 from payreq.pay_links import PayLinks
 from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
-    SA_AMOUNT_REMAINING,
-    SA_NEXT_ACTION_AT,
-    SA_PRACTICE,
-    SA_STATUS,
-    Empty,
-    ErrorType,
+    CLOSED_STATUSES,
+    CancelInput,
+    ChangeInput,
+    OfflinePaymentInput,
     PaymentRequestInput,
     ReminderPolicy,
-    RequestState,
-    Status,
-    workflow_id,
+    ResendInput,
 )
 
-CREATE_TIMEOUT = timedelta(seconds=30)
-UPDATE_TIMEOUT = timedelta(seconds=30)
-log = logging.getLogger("payreq.api")
+REQUESTS_PATH = "/v1/payment-requests"  # keys are fingerprinted with the practice API's paths
 
-# Business failures raised by the workflow, by type, to (status, code).
-UPDATE_ERRORS: dict[str, tuple[int, str]] = {
-    ErrorType.REQUEST_CLOSED: (409, "request_closed"),
-    ErrorType.AMOUNT_BELOW_PAID: (409, "amount_below_paid"),
-    ErrorType.INVALID_CHANGE: (422, "invalid_change"),
-    ErrorType.REMAINDER_BELOW_MINIMUM: (422, "remainder_below_minimum"),
-    ErrorType.AMOUNT_EXCEEDS_REMAINING: (409, "amount_exceeds_remaining"),
-}
+
+async def create_request(
+    deps: AppDeps,
+    practice: Practice,
+    body: CreatePaymentRequest,
+    key: str | None,
+    metrics: Metrics,
+) -> JSONResponse:
+    """Start the request's workflow and answer (201) once the request is recorded and its pay
+    link issued. A retried key answers the first response; a key whose request has closed
+    since answers the closed request, which is never started again."""
+    request_id = (
+        random_request_id() if key is None else idempotency.derived_id("pr", practice.id, key)
+    )
+
+    async def create(first: bool) -> tuple[int, BaseModel]:
+        policy = await practice_policy(deps, practice)
+        texting = deps.settings.twilio_account_sid is not None
+        state = await start_request(
+            deps, workflow_input(body, practice, policy, request_id, texting)
+        )
+        if first:
+            metrics.workflows_started.inc()
+        row = await queries.request_row(deps.pool, practice.id, request_id)
+        pay_url = state.pay_url if state else None  # None: it closed before this retry
+        return 201, await queries.request_resource(deps.pool, row, pay_url)
+
+    return await idempotency.once(
+        deps.pool,
+        practice.id,
+        key,
+        idempotency.fingerprint("POST", REQUESTS_PATH, body),
+        create,
+        join_in_flight=True,
+        present=partial(with_pay_url, deps),
+    )
+
+
+async def cancel_request(
+    deps: AppDeps, practice: Practice, request_id: str, body: CancelBody | None, key: str | None
+) -> JSONResponse:
+    arg = CancelInput(reason=body.reason if body else "")
+    return await _act(
+        deps, practice, request_id, "cancel", _Update(PaymentRequestWorkflow.cancel, arg), key, body
+    )
+
+
+async def resend_request(
+    deps: AppDeps, practice: Practice, request_id: str, body: ResendBody | None, key: str | None
+) -> JSONResponse:
+    arg = ResendInput(emails=tuple(body.emails) if body and body.emails else None)
+    return await _act(
+        deps, practice, request_id, "resend", _Update(PaymentRequestWorkflow.resend, arg), key, body
+    )
+
+
+async def change_request(
+    deps: AppDeps, practice: Practice, request_id: str, body: ChangeBody
+) -> JSONResponse:
+    """PATCH takes no Idempotency-Key: setting an amount or a flag twice is the same change."""
+    arg = ChangeInput(amount=body.amount, reminders_paused=body.reminders_paused)
+    return await _act(
+        deps,
+        practice,
+        request_id,
+        "change",
+        _Update(PaymentRequestWorkflow.change, arg),
+        None,
+        body,
+    )
+
+
+async def record_offline_payment(
+    deps: AppDeps,
+    practice: Practice,
+    request_id: str,
+    body: OfflinePaymentBody,
+    key: str | None,
+) -> JSONResponse:
+    """A desk payment through the workflow's ledger, answered with 201 and the resource."""
+    arg = OfflinePaymentInput(
+        payment_id=_offline_payment_id(practice, key),
+        amount=body.amount,
+        method=body.method,
+        reference=body.reference,
+        received_at=body.received_at,
+    )
+    update = _Update(PaymentRequestWorkflow.record_offline_payment, arg, status_code=201)
+    return await _act(deps, practice, request_id, "payments", update, key, body)
+
+
+@dataclass(frozen=True)
+class _Update:
+    """One workflow update and the status code its success answers with."""
+
+    method: Any
+    arg: Any
+    status_code: int = 200
+
+
+async def _act(
+    deps: AppDeps,
+    practice: Practice,
+    request_id: str,
+    action: str,
+    update: _Update,
+    key: str | None,
+    body: BaseModel | None,
+) -> JSONResponse:
+    """Run one workflow update for an open request of this practice, then answer with the
+    resource as the read model has it (the update returns after its read-model write)."""
+    row = await queries.request_row(deps.pool, practice.id, request_id)
+
+    async def act(_: bool) -> tuple[int, BaseModel]:
+        if row["status"] in CLOSED_STATUSES:
+            raise closed_error(row["status"])
+        await apply_update(deps, request_id, update.method, update.arg)
+        fresh = await queries.request_row(deps.pool, practice.id, request_id)
+        return update.status_code, await present(deps, fresh)
+
+    path = f"{REQUESTS_PATH}/{request_id}/{action}"
+    return await idempotency.once(
+        deps.pool,
+        practice.id,
+        key,
+        idempotency.fingerprint("POST", path, body),
+        act,
+        join_in_flight=False,
+        present=partial(with_pay_url, deps),
+    )
+
+
+async def present(deps: AppDeps, row: asyncpg.Record) -> PaymentRequestOut:
+    """The resource from the read model, the pay link derived again (never stored)."""
+    open_ = row["status"] not in CLOSED_STATUSES
+    url = await pay_url(deps, row["id"]) if open_ else None
+    return await queries.request_resource(deps.pool, row, url)
 
 
 def random_request_id() -> str:
     return f"pr_{secrets.token_hex(12)}"
+
+
+def _offline_payment_id(practice: Practice, key: str | None) -> str:
+    """Keyed: every retry names one payment, so the workflow applies it once."""
+    if key is None:
+        return f"off_{secrets.token_hex(12)}"
+    return idempotency.derived_id("off", practice.id, key)
 
 
 async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
@@ -129,63 +264,6 @@ def check_chargeable(code: str, amount: int) -> None:
         raise ApiError(422, "invalid_value", f"amount: {problem}.", "amount")
 
 
-async def start_request(deps: AppDeps, inp: PaymentRequestInput) -> RequestState | None:
-    """Start the request's workflow (or join the one already running under this id) and wait
-    until it has written the read model and issued the pay link. None: a workflow with this id
-    already ran and closed (a retried create after a cancel or payment): it is never started
-    again, and the caller answers from the read model."""
-    expires = inp.created_at + timedelta(days=inp.policy.expires_in_days)
-    op = WithStartWorkflowOperation(
-        PaymentRequestWorkflow.run,
-        inp,
-        id=workflow_id(inp.request_id),
-        task_queue=deps.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_PRACTICE, inp.practice_id),
-                SearchAttributePair(SA_STATUS, str(Status.PENDING)),
-                SearchAttributePair(SA_AMOUNT_REMAINING, inp.amount),
-                SearchAttributePair(SA_NEXT_ACTION_AT, expires),
-            ]
-        ),
-    )
-    try:
-        async with asyncio.timeout(CREATE_TIMEOUT.total_seconds()):
-            state: RequestState = await deps.temporal.execute_update_with_start_workflow(
-                PaymentRequestWorkflow.await_created, Empty(), start_workflow_operation=op
-            )
-    except TimeoutError:
-        raise _busy() from None
-    except WorkflowAlreadyStartedError:
-        return None
-    except RPCError as exc:
-        log.warning("create: temporal error %s", exc.status)
-        raise _busy() from None
-    return state
-
-
-async def apply_update(deps: AppDeps, request_id: str, update: Any, arg: Any) -> None:
-    handle = deps.temporal.get_workflow_handle(workflow_id(request_id))
-    try:
-        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds()):
-            await handle.execute_update(update, arg)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type in UPDATE_ERRORS:
-            status, code = UPDATE_ERRORS[cause.type]
-            raise ApiError(status, code, str(cause.message)) from None
-        raise
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow closed a moment ago
-            raise closed_error("closed") from None
-        log.warning("update: temporal error %s", exc.status)
-        raise _busy() from None
-    except TimeoutError:
-        raise _busy() from None
-
-
 async def pay_url(deps: AppDeps, request_id: str) -> str | None:
     """The open request's pay link, derived again from its id and the key id Postgres keeps
     (payreq/pay_links.py): reads never ask Temporal, and no table holds the token."""
@@ -203,13 +281,3 @@ def pay_links(deps: AppDeps) -> PayLinks:
 async def with_pay_url(deps: AppDeps, response: dict[str, object]) -> dict[str, object]:
     """A stored payment-request response (stored without its link) with the link as of now."""
     return {**response, "pay_url": await pay_url(deps, str(response["id"]))}
-
-
-def _busy() -> ApiError:
-    return ApiError(
-        503, "temporarily_unavailable", "The service is busy; retry with the same Idempotency-Key."
-    )
-
-
-def closed_error(status: str) -> ApiError:
-    return ApiError(409, "request_closed", f"The payment request is {status}.")

@@ -23,7 +23,7 @@ from pydantic import Field, StrictInt, model_validator
 
 from api.deps import Deps, Practice
 from api.errors import ApiError
-from api.schemas import CURRENCIES, Facility, Identifier, Name, PatientIn, Strict
+from api.schemas.fields import CURRENCIES, Facility, Identifier, Name, PatientIn, Strict
 
 SESSION_TTL = timedelta(minutes=15)
 SECRET_PREFIX = "pss_"

@@ -20,7 +20,9 @@ from workflows.types import (
     EmailInput,
     EmailKind,
     ErrorType,
+    EventType,
     OutboundEvent,
+    OutboundEventType,
     PaymentRequestInput,
     RequestEvent,
     RequestSnapshot,
@@ -62,12 +64,16 @@ class RequestBook:
 
     # ---- changes ----------------------------------------------------------------------
 
-    def event(self, now: datetime, kind: str, detail: str = "") -> None:
+    def event(self, now: datetime, kind: EventType, detail: str = "") -> None:
         self.event_seq += 1
         self.events.append(RequestEvent(seq=self.event_seq, at=now, type=kind, detail=detail))
 
     def emit(
-        self, now: datetime, kind: str, discriminator: str, payment_id: str | None = None
+        self,
+        now: datetime,
+        kind: OutboundEventType,
+        discriminator: str,
+        payment_id: str | None = None,
     ) -> None:
         """Queue an event for the practice; its id is stable across retries and replays."""
         inp = self.inp
@@ -81,7 +87,7 @@ class RequestBook:
                 request_id=inp.request_id,
                 patient_id=inp.patient_id,
                 occurred_at=now,
-                status=str(self.status),
+                status=self.status,
                 currency=inp.currency,
                 amount_requested=self.ledger.amount_requested,
                 amount_paid=self.ledger.amount_paid,
@@ -93,10 +99,10 @@ class RequestBook:
             )
         )
 
-    def close(self, now: datetime, status: Status, event: str, detail: str) -> None:
+    def close(self, now: datetime, status: Status, event: EventType, detail: str) -> None:
         self.status = status
         self.event(now, event, detail)
-        self.emit(now, f"payment_request.{status}", "closed")
+        self.emit(now, OutboundEventType(f"payment_request.{status}"), "closed")
 
     def settle_delivery(self, now: datetime, accepted: bool) -> None:
         if self.closed:
@@ -106,7 +112,7 @@ class RequestBook:
             self.settle_open_status()
         elif not accepted and not self.deliverable() and not self.textable():
             self.status = Status.DELIVERY_FAILED
-            self.emit(now, "payment_request.delivery_failed", str(self.email_seq))
+            self.emit(now, OutboundEventType.REQUEST_DELIVERY_FAILED, str(self.email_seq))
 
     def settle_open_status(self) -> None:
         if self.status in _OPEN_FOR_REMINDERS:

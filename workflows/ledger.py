@@ -9,13 +9,21 @@ irrelevant.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
-from workflows.types import DisputeChanged, PaymentReceived, PaymentRecord, RefundReceived
+from workflows.types import (
+    ChargeStatus,
+    DisputeChanged,
+    PaymentReceived,
+    PaymentRecord,
+    PaymentStatus,
+    RefundReceived,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentOutcome:
-    kind: str  # applied, pending, failed, duplicate
+    kind: Literal["applied", "pending", "failed", "duplicate"]
     applied: int = 0
     excess: int = 0
 
@@ -44,22 +52,23 @@ class Ledger:
         """Record a PaymentIntent's state. A success is applied once, up to what remains;
         anything beyond that (or any payment once the request stopped accepting) is excess."""
         known = self.payments.get(event.payment_id)
-        if known and known.charge_status == "succeeded":
+        if known and known.charge_status == ChargeStatus.SUCCEEDED:
             return PaymentOutcome(kind="duplicate")
         base = known or PaymentRecord(payment_id=event.payment_id, amount=event.amount)
-        if event.status == "pending" or event.status == "failed":
-            if known and known.charge_status == event.status:
+        if event.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+            status = ChargeStatus(event.status)
+            if known and known.charge_status == status:
                 return PaymentOutcome(kind="duplicate")
             self.payments[event.payment_id] = replace(
-                base, amount=event.amount, charge_status=str(event.status), method=event.method
+                base, amount=event.amount, charge_status=status, method=event.method
             )
-            return PaymentOutcome(kind=str(event.status))
+            return PaymentOutcome(kind="pending" if status == ChargeStatus.PENDING else "failed")
         applied = min(event.amount, self.amount_remaining) if accepting else 0
         excess = event.amount - applied
         self.payments[event.payment_id] = replace(
             base,
             amount=event.amount,
-            charge_status="succeeded",
+            charge_status=ChargeStatus.SUCCEEDED,
             applied=applied,
             excess=excess,
             after_close=not accepting,

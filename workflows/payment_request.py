@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.texting import Texts
     from workflows.types import (
+        EMAIL_EVENTS,
         SA_AMOUNT_REMAINING,
         SA_NEXT_ACTION_AT,
         SA_PRACTICE,
@@ -46,10 +47,14 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         Empty,
         ErrorType,
+        EventType,
         OfflinePaymentInput,
+        OutboundEventType,
         PaymentReceived,
         PaymentRequestInput,
+        PaymentSource,
         RefundInput,
+        RefundReason,
         RefundReceived,
         RequestState,
         ResendInput,
@@ -77,6 +82,10 @@ REFUND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[ErrorType.STRIPE_ERROR],
 )
+
+
+# A payment that is not (yet) money: recorded on the timeline, nothing applied.
+_PAYMENT_EVENTS = {"pending": EventType.PAYMENT_PENDING, "failed": EventType.PAYMENT_FAILED}
 
 
 @workflow.defn
@@ -130,7 +139,7 @@ class PaymentRequestWorkflow:
         async with self._lock:
             if b.closed:
                 return
-            b.close(workflow.now(), Status.CANCELLED, "cancelled", "cancelled in Temporal")
+            b.close(workflow.now(), Status.CANCELLED, EventType.CANCELLED, "cancelled in Temporal")
             await self._save()
 
     async def _finish(self) -> None:
@@ -170,7 +179,7 @@ class PaymentRequestWorkflow:
             if b.closed:
                 return
             if workflow.now() >= b.expires_at:
-                b.close(workflow.now(), Status.EXPIRED, "expired", "")
+                b.close(workflow.now(), Status.EXPIRED, EventType.EXPIRED, "")
                 await self._save()
                 return
             reminder = b.next_reminder_at()
@@ -195,7 +204,7 @@ class PaymentRequestWorkflow:
         async with self._lock:
             outcome, accepting, paid_in_full = await self._apply_payment(event)
         if outcome.excess:
-            reason = "overpayment" if accepting else "closed"
+            reason = RefundReason.OVERPAYMENT if accepting else RefundReason.CLOSED
             await self._refund(event.payment_id, outcome.excess, reason)
         if paid_in_full:
             await self._send(
@@ -220,16 +229,16 @@ class PaymentRequestWorkflow:
         if outcome.kind == "duplicate":
             return outcome, accepting, False
         if outcome.kind != "applied":
-            b.event(now, f"payment_{outcome.kind}", f"{event.payment_id} {event.amount}")
+            b.event(now, _PAYMENT_EVENTS[outcome.kind], f"{event.payment_id} {event.amount}")
             await self._save()
             return outcome, accepting, False
-        b.event(now, "payment_succeeded", f"{event.payment_id} {event.amount}")
-        b.emit(now, "payment.succeeded", event.payment_id, event.payment_id)
+        b.event(now, EventType.PAYMENT_SUCCEEDED, f"{event.payment_id} {event.amount}")
+        b.emit(now, OutboundEventType.PAYMENT_SUCCEEDED, event.payment_id, event.payment_id)
         if outcome.excess:
-            b.event(now, "overpayment", f"{event.payment_id} {outcome.excess}")
+            b.event(now, EventType.OVERPAYMENT, f"{event.payment_id} {outcome.excess}")
         paid_in_full = accepting and b.ledger.amount_remaining == 0
         if paid_in_full:
-            b.close(now, Status.PAID, "paid", "")
+            b.close(now, Status.PAID, EventType.PAID, "")
             b.receipt_queued = queue_receipt
         elif accepting and outcome.applied:
             b.status = Status.PARTIALLY_PAID
@@ -244,10 +253,10 @@ class PaymentRequestWorkflow:
             now = workflow.now()
             if not b.ledger.record_refund(event):
                 return
-            b.event(now, "refund", f"{event.payment_id} {event.amount_refunded}")
+            b.event(now, EventType.REFUND, f"{event.payment_id} {event.amount_refunded}")
             b.emit(
                 now,
-                "payment.refunded",
+                OutboundEventType.PAYMENT_REFUNDED,
                 f"{event.payment_id}:{event.amount_refunded}",
                 event.payment_id,
             )
@@ -261,7 +270,7 @@ class PaymentRequestWorkflow:
         async with self._lock:
             if not b.ledger.record_dispute(event):
                 return
-            kind = "dispute_closed" if event.closed else "dispute_opened"
+            kind = EventType.DISPUTE_CLOSED if event.closed else EventType.DISPUTE_OPENED
             b.event(workflow.now(), kind, f"{event.payment_id} {event.status}")
             b.settle_open_status()
             await self._save()
@@ -278,7 +287,7 @@ class PaymentRequestWorkflow:
         await workflow.wait_condition(lambda: self._recorded)
         async with self._lock:
             self._b.require_open()
-            self._b.close(workflow.now(), Status.CANCELLED, "cancelled", inp.reason[:200])
+            self._b.close(workflow.now(), Status.CANCELLED, EventType.CANCELLED, inp.reason[:200])
             await self._save()
             return self._b.state()
 
@@ -299,7 +308,7 @@ class PaymentRequestWorkflow:
             self._wake = True
             # The caller gets its answer now; the main loop sends, however long SMTP takes.
             b.resend_queued = True
-            b.event(workflow.now(), "resend_requested")
+            b.event(workflow.now(), EventType.RESEND_REQUESTED)
             await self._save()
             return b.state()
 
@@ -320,15 +329,17 @@ class PaymentRequestWorkflow:
                 b.paused = inp.reminders_paused
                 if not b.paused:
                     b.restart_schedule(now)
-                b.event(now, "reminders_paused" if b.paused else "reminders_resumed")
+                b.event(
+                    now, EventType.REMINDERS_PAUSED if b.paused else EventType.REMINDERS_RESUMED
+                )
             paid_in_full = False
             if inp.amount is not None and inp.amount != b.ledger.amount_requested:
                 b.ledger.amount_requested = inp.amount
-                b.event(now, "amount_changed", str(inp.amount))
+                b.event(now, EventType.AMOUNT_CHANGED, str(inp.amount))
                 paid_in_full = b.ledger.amount_remaining == 0
             self._wake = True
             if paid_in_full:
-                b.close(now, Status.PAID, "paid", "")
+                b.close(now, Status.PAID, EventType.PAID, "")
                 b.receipt_queued = True  # the main loop sends it: the caller never waits on SMTP
             await self._save()
             return b.state()
@@ -368,7 +379,7 @@ class PaymentRequestWorkflow:
                 currency=self._inp.currency,
                 method=inp.method,
                 at=inp.received_at or workflow.now(),
-                source="offline",
+                source=PaymentSource.OFFLINE,
                 reference=inp.reference,
             )
             # The main loop sends a receipt: the desk never waits on SMTP.
@@ -414,7 +425,7 @@ class PaymentRequestWorkflow:
         b = self._b
         async with self._lock:
             b.version += 1
-            b.event(workflow.now(), "created")
+            b.event(workflow.now(), EventType.CREATED)
             result = await workflow.execute_local_activity_method(
                 ReadModelActivities.record_request,
                 b.snapshot(workflow.now()),
@@ -478,12 +489,12 @@ class PaymentRequestWorkflow:
         async with self._lock:
             b.rejected |= set(result.rejected)
             for r in result.recipients:
-                b.event(workflow.now(), f"email_{r.status}", f"{kind} to {r.email}")
+                b.event(workflow.now(), EMAIL_EVENTS[r.status], f"{kind} to {r.email}")
             if kind in (EmailKind.REQUEST, EmailKind.REMINDER):
                 b.settle_delivery(workflow.now(), bool(result.accepted))
             await self._save()
 
-    async def _refund(self, payment_id: str, amount: int, reason: str) -> None:
+    async def _refund(self, payment_id: str, amount: int, reason: RefundReason) -> None:
         await workflow.execute_activity_method(
             StripeActivities.refund_payment,
             RefundInput(
@@ -493,7 +504,9 @@ class PaymentRequestWorkflow:
             retry_policy=REFUND_RETRY,
         )
         async with self._lock:
-            self._b.event(workflow.now(), "refund_issued", f"{payment_id} {amount} {reason}")
+            self._b.event(
+                workflow.now(), EventType.REFUND_ISSUED, f"{payment_id} {amount} {reason}"
+            )
             await self._save()
 
     async def _deliver(self, event_ids: tuple[str, ...]) -> None:

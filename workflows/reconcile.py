@@ -9,13 +9,16 @@ PaymentIntent id, and a closed request's payment is refunded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-RECONCILE_INTERVAL = timedelta(minutes=15)
+from workflows.types import ReconcileInput, ReconcileResult
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reconcile import ReconcileActivities
+
 RECONCILE_TIMEOUT = timedelta(minutes=10)
 RECONCILE_HEARTBEAT = timedelta(minutes=1)
 RECONCILE_RETRY = RetryPolicy(
@@ -25,27 +28,13 @@ RECONCILE_RETRY = RetryPolicy(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReconcileInput:
-    overlap_seconds: int = 600  # re-read this much before the watermark
-    first_run_lookback_seconds: int = 3 * 24 * 3600
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReconcileResult:
-    seen: int  # money events Stripe listed (every account)
-    handed_on: int  # not received before: signalled (or recorded, if their request had closed)
-    watermark: int  # unix seconds of the newest event seen on the platform account
-
-
 @workflow.defn
 class ReconcileWorkflow:
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileResult:
-        return await workflow.execute_activity(
-            "reconcile_payments",
+        return await workflow.execute_activity_method(
+            ReconcileActivities.reconcile_payments,
             inp,
-            result_type=ReconcileResult,
             start_to_close_timeout=RECONCILE_TIMEOUT,
             heartbeat_timeout=RECONCILE_HEARTBEAT,
             retry_policy=RECONCILE_RETRY,

@@ -8,6 +8,8 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from workflows.types import EmailKind, EventType
+
 TEXT_WINDOW_START = time(8, 0)
 TEXT_WINDOW_END = time(21, 0)  # exclusive: a text due at 21:00 waits for 08:00
 
@@ -18,11 +20,18 @@ class TextOutcome(StrEnum):
     OPTED_OUT = "opted_out"  # the number texted STOP to this practice
 
 
+TEXT_EVENTS = {
+    TextOutcome.QUEUED: EventType.TEXT_QUEUED,
+    TextOutcome.REJECTED: EventType.TEXT_REJECTED,
+    TextOutcome.OPTED_OUT: EventType.TEXT_OPTED_OUT,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class TextInput:
     request_id: str
     practice_id: str
-    kind: str  # request, reminder, receipt, payment_received (EmailKind's values)
+    kind: EmailKind
     sequence: int
     phones: tuple[str, ...]
     body: str
@@ -61,7 +70,7 @@ class TextRenderInput:
     patient's name or anything clinical."""
 
     practice_id: str
-    kind: str
+    kind: EmailKind
     language: str = "en"
     currency: str
     amount_due: int

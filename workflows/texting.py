@@ -19,13 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.sms import SmsActivities
     from workflows.book import RequestBook
     from workflows.sms import (
+        TEXT_EVENTS,
         TextInput,
         TextOutcome,
         TextRenderInput,
         TextResult,
         next_text_window,
     )
-    from workflows.types import EmailKind
+    from workflows.types import EmailKind, EventType
 
 TEXT_TIMEOUT = timedelta(seconds=30)
 # Like an email: past this window of 5xx/429/outages, the phones are given up (not texted again).
@@ -60,7 +61,7 @@ class Texts:
             return
         render = TextRenderInput(
             practice_id=b.inp.practice_id,
-            kind=str(kind),
+            kind=kind,
             currency=b.inp.currency,
             amount_due=b.ledger.amount_remaining,
             amount_paid=paid,
@@ -84,9 +85,9 @@ class Texts:
             now = workflow.now()
             given_up = set(phones) - {p.phone for p in result.phones}
             for r in result.phones:
-                b.event(now, f"text_{r.outcome}", f"{kind} to {r.phone}")
+                b.event(now, TEXT_EVENTS[r.outcome], f"{kind} to {r.phone}")
             for phone in sorted(given_up):
-                b.event(now, "text_failed", f"{kind} to {phone}")
+                b.event(now, EventType.TEXT_FAILED, f"{kind} to {phone}")
             b.rejected_phones |= given_up
             b.rejected_phones |= set(result.with_outcome(TextOutcome.REJECTED))
             b.rejected_phones |= set(result.with_outcome(TextOutcome.OPTED_OUT))
@@ -123,7 +124,7 @@ class Texts:
                 TextInput(
                     request_id=b.inp.request_id,
                     practice_id=b.inp.practice_id,
-                    kind=str(kind),
+                    kind=kind,
                     sequence=sequence,
                     phones=phones,
                     body=body,

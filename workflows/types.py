@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from temporalio.common import SearchAttributeKey
 
@@ -43,6 +44,68 @@ class PaymentStatus(StrEnum):
     DISPUTED = "disputed"
 
 
+class ChargeStatus(StrEnum):
+    """The PaymentIntent's own outcome, before refunds and disputes (PaymentStatus's first
+    three values)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class PaymentSource(StrEnum):
+    LINK = "link"  # through the pay page (Stripe)
+    OFFLINE = "offline"  # taken at the front desk
+
+
+# How the desk took the money (the API's OfflinePaymentBody accepts exactly these).
+OfflineMethod = Literal["cash", "check", "card_present", "bank_transfer", "other"]
+
+
+class RefundReason(StrEnum):
+    OVERPAYMENT = "overpayment"  # paid beyond what remained
+    CLOSED = "closed"  # paid after the request closed: all of it
+
+
+class EventType(StrEnum):
+    """A request's timeline (request_events.type), as the workflow records it."""
+
+    CREATED = "created"
+    EMAIL_ACCEPTED = "email_accepted"
+    EMAIL_REJECTED = "email_rejected"
+    EMAIL_FAILED = "email_failed"
+    TEXT_QUEUED = "text_queued"
+    TEXT_REJECTED = "text_rejected"
+    TEXT_OPTED_OUT = "text_opted_out"
+    TEXT_FAILED = "text_failed"
+    RESEND_REQUESTED = "resend_requested"
+    REMINDERS_PAUSED = "reminders_paused"
+    REMINDERS_RESUMED = "reminders_resumed"
+    AMOUNT_CHANGED = "amount_changed"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_PENDING = "payment_pending"
+    PAYMENT_FAILED = "payment_failed"
+    OVERPAYMENT = "overpayment"
+    REFUND = "refund"
+    REFUND_ISSUED = "refund_issued"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_CLOSED = "dispute_closed"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class OutboundEventType(StrEnum):
+    """The events the practice software receives (outbound_events.type)."""
+
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_REFUNDED = "payment.refunded"
+    REQUEST_PAID = "payment_request.paid"
+    REQUEST_CANCELLED = "payment_request.cancelled"
+    REQUEST_EXPIRED = "payment_request.expired"
+    REQUEST_DELIVERY_FAILED = "payment_request.delivery_failed"
+
+
 class EmailKind(StrEnum):
     REQUEST = "request"
     REMINDER = "reminder"
@@ -79,7 +142,7 @@ class ReminderPolicy:
 class PaymentRecord:
     payment_id: str  # Stripe PaymentIntent id, or off_... for the desk: the idempotency key
     amount: int  # gross amount charged, cents (0 while only a refund has been seen)
-    charge_status: str = "pending"  # pending, succeeded, failed (the PaymentIntent's outcome)
+    charge_status: ChargeStatus = ChargeStatus.PENDING
     applied: int = 0  # part counted toward the balance
     excess: int = 0  # part beyond the balance, refunded automatically
     # Succeeded once the request was closed: all of it is excess, refunded in full, and it is
@@ -91,13 +154,13 @@ class PaymentRecord:
     dispute_closed: bool = False
     method: str = ""
     paid_at: datetime | None = None
-    source: str = "link"  # link: through the pay page (Stripe); offline: taken at the desk
+    source: PaymentSource = PaymentSource.LINK
     reference: str = ""  # the desk's own note (cheque number, terminal slip); offline only
 
     @property
     def counted(self) -> int:
         """What this payment contributes to the balance, net of refunds beyond the excess."""
-        if self.charge_status != "succeeded" or self.dispute_status == "lost":
+        if self.charge_status != ChargeStatus.SUCCEEDED or self.dispute_status == "lost":
             return 0
         return max(0, self.applied - max(0, self.net_refunded - self.excess))
 
@@ -108,7 +171,7 @@ class PaymentRecord:
 
     @property
     def status(self) -> PaymentStatus:
-        if self.charge_status != "succeeded":
+        if self.charge_status != ChargeStatus.SUCCEEDED:
             return PaymentStatus(self.charge_status)
         if self.dispute_status and (not self.dispute_closed or self.dispute_status == "lost"):
             return PaymentStatus.DISPUTED
@@ -123,7 +186,7 @@ class PaymentRecord:
 class RequestEvent:
     seq: int
     at: datetime
-    type: str
+    type: EventType
     detail: str = ""
 
 
@@ -184,7 +247,7 @@ class PaymentReceived:
     status: PaymentStatus = PaymentStatus.SUCCEEDED
     method: str = ""
     at: datetime
-    source: str = "link"
+    source: PaymentSource = PaymentSource.LINK
     reference: str = ""
 
 
@@ -195,7 +258,7 @@ class OfflinePaymentInput:
 
     payment_id: str
     amount: int
-    method: str
+    method: OfflineMethod
     reference: str = ""
     received_at: datetime | None = None
 
@@ -270,12 +333,12 @@ class OutboundEvent:
     replays, so the receiver can de-duplicate on it."""
 
     event_id: str
-    type: str  # payment.succeeded, payment.refunded, payment_request.paid, ...
+    type: OutboundEventType
     practice_id: str
     request_id: str
     patient_id: str
     occurred_at: datetime
-    status: str
+    status: Status
     currency: str
     amount_requested: int
     amount_paid: int
@@ -283,7 +346,7 @@ class OutboundEvent:
     payment_id: str | None = None
     payment_amount: int | None = None
     refunded_amount: int | None = None
-    payment_source: str | None = None
+    payment_source: PaymentSource | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -343,6 +406,13 @@ class RecipientStatus(StrEnum):
     FAILED = "failed"  # still 4xx or unreachable when the email window ended: treated the same
 
 
+EMAIL_EVENTS = {
+    RecipientStatus.ACCEPTED: EventType.EMAIL_ACCEPTED,
+    RecipientStatus.REJECTED: EventType.EMAIL_REJECTED,
+    RecipientStatus.FAILED: EventType.EMAIL_FAILED,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecipientResult:
     email: str
@@ -369,10 +439,23 @@ class RefundInput:
     request_id: str
     payment_id: str
     amount: int
-    reason: str  # overpayment, closed
+    reason: RefundReason
 
 
 @dataclass(frozen=True, kw_only=True)
 class RefundResult:
     refund_id: str
     status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileInput:
+    overlap_seconds: int = 600  # re-read this much before the watermark
+    first_run_lookback_seconds: int = 3 * 24 * 3600
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconcileResult:
+    seen: int  # money events Stripe listed (every account)
+    handed_on: int  # not received before: signalled (or recorded, if their request had closed)
+    watermark: int  # unix seconds of the newest event seen on the platform account

@@ -3,14 +3,12 @@ Revoking a key also ends every staff session it minted."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
 
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
+from api.schemas.api_keys import ApiKeyList, ApiKeyOut, NewApiKey
 from payreq.practices import (
     ApiKeyInfo,
     LastKeyError,
@@ -20,21 +18,6 @@ from payreq.practices import (
 )
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
-
-
-class ApiKeyOut(BaseModel):
-    id: str
-    prefix: str = Field(description="The key's first characters, to tell keys apart.")
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class ApiKeyList(BaseModel):
-    data: list[ApiKeyOut]
-
-
-class NewApiKey(ApiKeyOut):
-    api_key: str = Field(description="The new key, shown in this response only.")
 
 
 def _out(info: ApiKeyInfo) -> ApiKeyOut:

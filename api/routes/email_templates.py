@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from activities.rendering import (
     FILTERS,
@@ -24,11 +23,9 @@ from activities.rendering import (
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
+from api.schemas.email_templates import Placeholder, PreviewOut, TemplateIn, TemplateOut
 
 router = APIRouter(prefix="/v1/email-templates", tags=["email templates"])
-
-MAX_SUBJECT_CHARS = 500
-MAX_BODY_CHARS = 30_000
 
 
 def _placeholder_table() -> str:
@@ -54,34 +51,6 @@ def _placeholder_table() -> str:
 
 PLACEHOLDER_DOC = _placeholder_table()
 _KIND_DOC = "One of " + ", ".join(f"`{k}`" for k in KINDS) + "."
-
-
-class TemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_CHARS)
-    html: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
-    text: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
-
-
-class Placeholder(BaseModel):
-    name: str
-    description: str
-
-
-class TemplateOut(BaseModel):
-    kind: str
-    subject: str
-    html: str
-    text: str
-    is_default: bool = Field(description="True while the practice has not replaced it.")
-    updated_at: datetime | None = Field(description="When the practice last saved it.")
-    placeholders: list[Placeholder] = Field(description="What this kind's template may use.")
-
-
-class PreviewOut(BaseModel):
-    subject: str
-    html: str
-    text: str
 
 
 def _kind(kind: str) -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from api import queries
 from api.deps import CurrentPractice, Deps
 from api.resources import PaymentList, PaymentRequestList, error_responses
-from api.schemas import MAX_ID
+from api.schemas.fields import MAX_ID
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 

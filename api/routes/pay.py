@@ -3,9 +3,9 @@
 GET /pay/{token} renders the page; the browser collects the payment with Stripe's Payment
 Element, turns it into a ConfirmationToken with Stripe.js and POSTs only its id (or, from older
 integrations, a PaymentMethod id) to /pay/{token}/payments, which checks the amount against what
-the workflow says remains now and creates and confirms the PaymentIntent ("finalize payments on
-the server"). The balance itself changes only when Stripe's webhook confirms the payment; the
-page polls /pay/{token}/status to show it.
+the read model says remains now (it never asks Temporal) and creates and confirms the
+PaymentIntent ("finalize payments on the server"). The balance itself changes only when
+Stripe's webhook confirms the payment; the page polls /pay/{token}/status to show it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from typing import Annotated, Any
 import stripe
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
-from temporalio.service import RPCError
 
 from api.deps import AppDeps, Deps
 from api.errors import ApiError, ErrorResponse
@@ -31,6 +29,7 @@ from api.pay_page import (
 )
 from api.pay_tokens import PayLink, record_view
 from api.ratelimit import PayRateLimiter, pay_rate_limiter
+from api.schemas.pay import LinkStatus, PaymentBody, PaymentResult
 from payreq.stripe.payments import (
     AttemptMismatch,
     Charge,
@@ -39,60 +38,12 @@ from payreq.stripe.payments import (
     pay,
 )
 from workflows.currencies import amount_problem, leaves_unpayable_remainder, minimum_charge
-from workflows.payment_request import PaymentRequestWorkflow
-from workflows.types import CLOSED_STATUSES, RequestState, workflow_id
 
 STATIC_FILES = {"pay.js": "text/javascript", "pay.css": "text/css", "amounts.js": "text/javascript"}
 STATIC_MAX_AGE_SECONDS = 300
 
 router = APIRouter(tags=["pay link"])
 Limiter = Annotated[PayRateLimiter, Depends(pay_rate_limiter)]
-
-
-class PaymentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount: StrictInt = Field(gt=0, description="Minor units (cents).")
-    payment_method: str | None = Field(default=None, pattern=r"^pm_[A-Za-z0-9_]{1,200}$")
-    confirmation_token: str | None = Field(
-        default=None,
-        pattern=r"^ctoken_[A-Za-z0-9_]{1,200}$",
-        description="From the Payment Element (stripe.createConfirmationToken), instead of "
-        "payment_method.",
-    )
-    attempt_id: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_-]{8,64}$",
-        description="Chosen by the browser per attempt; a retried POST reuses it.",
-    )
-
-    @model_validator(mode="after")
-    def _one_way_to_pay(self) -> PaymentBody:
-        if (self.payment_method is None) == (self.confirmation_token is None):
-            raise ValueError("Send exactly one of payment_method and confirmation_token.")
-        return self
-
-    @property
-    def payment_source(self) -> str:
-        return self.confirmation_token or self.payment_method or ""
-
-
-class PaymentResult(BaseModel):
-    payment_intent_id: str
-    status: str  # succeeded, processing, requires_action
-    client_secret: str
-
-
-class LinkStatus(BaseModel):
-    status: str
-    currency: str
-    amount_requested: int
-    amount_paid: int
-    amount_remaining: int
-    amount_remaining_display: str
-    min_amount: int = Field(
-        description="The smallest amount the page accepts now (it follows what remains)."
-    )
-    closed: bool
 
 
 @router.get(
@@ -156,34 +107,14 @@ async def pay_status(token: str, request: Request, deps: Deps, limiter: Limiter)
             "payment (`remainder_below_minimum`).",
         },
         429: {"model": ErrorResponse},
-        503: {"model": ErrorResponse, "description": "Stripe or Temporal unavailable."},
+        503: {"model": ErrorResponse, "description": "Stripe unavailable."},
     },
 )
 async def create_payment(
     token: str, body: PaymentBody, request: Request, deps: Deps, limiter: Limiter
 ) -> PaymentResult:
     link = await limiter.check(request, token, payment=True)
-    if link.closed_as is not None:
-        raise ApiError(409, "request_closed", f"This payment request is {link.closed_as}.")
-    state = await _current_state(deps, link.request_id)
-    if state.status in CLOSED_STATUSES:
-        raise ApiError(409, "request_closed", f"This payment request is {state.status}.")
-    minimum = link.minimum_for(state.amount_remaining)
-    if body.amount < minimum:
-        raise ApiError(
-            422,
-            "amount_below_minimum",
-            f"The amount must be at least {money(minimum, link.currency)}.",
-            "amount",
-        )
-    if body.amount > state.amount_remaining:
-        raise ApiError(
-            409,
-            "amount_exceeds_remaining",
-            f"Only {money(state.amount_remaining, link.currency)} remains to pay.",
-            "amount",
-        )
-    _check_remainder(link, state.amount_remaining, body.amount)
+    _check_amount(link, body.amount)
     intent = await _create_intent(deps, link, body)
     return PaymentResult(
         payment_intent_id=intent["id"],
@@ -192,8 +123,27 @@ async def create_payment(
     )
 
 
-def _check_remainder(link: PayLink, remaining: int, amount: int) -> None:
-    """A payment must not leave a balance that no card payment could ever settle."""
+def _check_amount(link: PayLink, amount: int) -> None:
+    """Against what the read model says remains: the workflow writes it before it answers any
+    change, and a payment that crosses another one in flight is refunded as excess."""
+    if link.closed_as is not None:
+        raise ApiError(409, "request_closed", f"This payment request is {link.closed_as}.")
+    remaining = link.amount_remaining
+    if amount < link.min_amount:
+        raise ApiError(
+            422,
+            "amount_below_minimum",
+            f"The amount must be at least {money(link.min_amount, link.currency)}.",
+            "amount",
+        )
+    if amount > remaining:
+        raise ApiError(
+            409,
+            "amount_exceeds_remaining",
+            f"Only {money(remaining, link.currency)} remains to pay.",
+            "amount",
+        )
+    # A payment must not leave a balance that no card payment could ever settle.
     if leaves_unpayable_remainder(link.currency, remaining, amount):
         smallest = money(minimum_charge(link.currency), link.currency)
         raise ApiError(
@@ -219,16 +169,6 @@ async def pay_static(name: str) -> Response:
         media_type=media_type,
         headers={"Cache-Control": f"public, max-age={STATIC_MAX_AGE_SECONDS}"},
     )
-
-
-async def _current_state(deps: AppDeps, request_id: str) -> RequestState:
-    handle = deps.temporal.get_workflow_handle(workflow_id(request_id))
-    try:
-        return await handle.query(PaymentRequestWorkflow.state)
-    except RPCError as exc:
-        raise ApiError(
-            503, "temporarily_unavailable", "Payments are unavailable right now; try again."
-        ) from exc
 
 
 async def _create_intent(deps: AppDeps, link: PayLink, body: PaymentBody) -> dict[str, Any]:

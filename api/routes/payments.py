@@ -17,7 +17,7 @@ from api import books
 from api.deps import CurrentPractice, Deps
 from api.queries import Cursor
 from api.resources import error_responses
-from api.schemas import MAX_ID
+from api.schemas.fields import MAX_ID
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 

@@ -5,40 +5,14 @@ from __future__ import annotations
 
 import stripe
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
+from api.schemas.practice import OnboardingBody, OnboardingLink
 from payreq.stripe import connect
 
 router = APIRouter(prefix="/v1/practice", tags=["practice"])
-
-_URL_DOC = "Where Stripe sends the practice {}; https (http only for localhost). Default: {}."
-
-
-class OnboardingBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    return_url: str | None = Field(
-        None, max_length=2000, description=_URL_DOC.format("when it is done", "PUBLIC_BASE_URL")
-    )
-    refresh_url: str | None = Field(
-        None,
-        max_length=2000,
-        description=_URL_DOC.format("when the link has expired", "PUBLIC_BASE_URL"),
-    )
-
-    @field_validator("return_url", "refresh_url")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        local = value is not None and value.startswith(("http://localhost", "http://127.0.0.1"))
-        if value is not None and not (value.startswith("https://") or local):
-            raise ValueError("must be an https URL")
-        return value
-
-
-class OnboardingLink(BaseModel):
-    url: str = Field(description="Stripe's onboarding page; single use, expires in minutes.")
 
 
 @router.post(

@@ -3,8 +3,8 @@
 POST /v1/staff-sessions (practice API key) mints the panel's client secret. Everything under
 /embed/api is the panel's own JSON API, authorised by that secret alone (header
 `Payreq-Staff-Session`) and confined to its practice and patient. These handlers call the same
-functions the /v1 routes use (the same validation, idempotency, workflow updates and read-model
-queries); they only add the session's scope.
+operations the /v1 routes do (api.service: the same validation, idempotency, workflow updates
+and read-model queries); they only add the session's scope.
 """
 
 from __future__ import annotations
@@ -15,31 +15,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from api import queries
+from api import queries, service
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader
 from api.metrics import Metrics, get_metrics
 from api.resources import PaymentList, PaymentRequestList, PaymentRequestOut, error_responses
-from api.routes import desk_payments, payment_requests
-from api.schemas import MAX_NOTE, CancelBody, CreatePaymentRequest, Email, Strict, _split_emails
+from api.schemas.fields import Email, _split_emails
+from api.schemas.payment_requests import CancelBody, CreatePaymentRequest, OfflinePaymentBody
+from api.schemas.staff import AddressCheck, EmailsCheck, EmailsIn, PanelCreate, StaffSessionOut
 from api.staff_sessions import CurrentSession, StaffSession, StaffSessionIn, create_session
 
 router = APIRouter()
 CurrentMetrics = Annotated[Metrics, Depends(get_metrics)]
 PANEL_LIST_LIMIT = 100  # the panel shows one patient's newest 100 of each list
 _EMAIL = TypeAdapter(Email)
-
-
-class StaffSessionOut(BaseModel):
-    client_secret: str = Field(
-        description="Put it in the panel's URL: /embed/panel?session=<client_secret>. Shown "
-        "once; only its hash is stored.",
-        examples=["pss_3q2-Xw..."],
-    )
-    expires_at: datetime = Field(examples=["2026-11-27T14:18:00Z"])
 
 
 @router.post(
@@ -58,31 +50,6 @@ async def create_staff_session(
 ) -> StaffSessionOut:
     secret, expires_at = await create_session(deps.pool, practice, body, datetime.now(UTC))
     return StaffSessionOut(client_secret=secret, expires_at=expires_at)
-
-
-class PanelCreate(Strict):
-    """The panel's form; the patient, balance and facility list come from the session."""
-
-    amount: StrictInt
-    first_name: str = Field(max_length=1000)
-    last_name: str = Field(max_length=1000)
-    facility_id: str = Field(max_length=1000)
-    emails: str | list[str] = ""
-    phones: str | list[str] = ""
-    note: str = Field("", max_length=MAX_NOTE * 4)
-
-
-class EmailsIn(Strict):
-    emails: str = Field(max_length=10_000)
-
-
-class AddressCheck(BaseModel):
-    address: str
-    error: str | None
-
-
-class EmailsCheck(BaseModel):
-    addresses: list[AddressCheck]
 
 
 def _create_body(session: StaffSession, form: PanelCreate) -> CreatePaymentRequest:
@@ -151,9 +118,8 @@ async def panel_create(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     body = _create_body(session, form)
-    return await payment_requests.create_payment_request(
-        body, session.practice, deps, metrics, _panel_key(session, idempotency_key)
-    )
+    key = _panel_key(session, idempotency_key)
+    return await service.create_request(deps, session.practice, body, key, metrics)
 
 
 @router.post("/embed/api/payment-requests/{request_id}/cancel", include_in_schema=False)
@@ -165,9 +131,8 @@ async def panel_cancel(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     await _own_request(deps, session, request_id)
-    return await payment_requests.cancel_payment_request(
-        request_id, session.practice, deps, body, _panel_key(session, idempotency_key)
-    )
+    key = _panel_key(session, idempotency_key)
+    return await service.cancel_request(deps, session.practice, request_id, body, key)
 
 
 @router.post("/embed/api/payment-requests/{request_id}/resend", include_in_schema=False)
@@ -178,9 +143,8 @@ async def panel_resend(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     await _own_request(deps, session, request_id)
-    return await payment_requests.resend_payment_request(
-        request_id, session.practice, deps, None, _panel_key(session, idempotency_key)
-    )
+    key = _panel_key(session, idempotency_key)
+    return await service.resend_request(deps, session.practice, request_id, None, key)
 
 
 @router.post(
@@ -188,15 +152,14 @@ async def panel_resend(
 )
 async def panel_record_payment(
     request_id: str,
-    body: desk_payments.OfflinePaymentBody,
+    body: OfflinePaymentBody,
     session: CurrentSession,
     deps: Deps,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     await _own_request(deps, session, request_id)
-    return await desk_payments.record_offline_payment(
-        request_id, body, session.practice, deps, _panel_key(session, idempotency_key)
-    )
+    key = _panel_key(session, idempotency_key)
+    return await service.record_offline_payment(deps, session.practice, request_id, body, key)
 
 
 @router.post("/embed/api/emails/check", include_in_schema=False)

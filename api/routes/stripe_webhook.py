@@ -10,23 +10,18 @@ from typing import Any
 import asyncpg
 import stripe
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from api.deps import Deps
 from api.errors import ApiError, ErrorResponse
 from api.metrics import app_metrics
+from api.schemas.stripe_webhook import WebhookAck
 from payreq.stripe.inbox import StripeInbox, TemporalUnavailable, receive
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's own default: older signatures are replays
 log = logging.getLogger("payreq.api.stripe")
 
 router = APIRouter(tags=["stripe"])
-
-
-class WebhookAck(BaseModel):
-    received: bool = True
-    outcome: str
 
 
 def verify_event(body: bytes, header: str | None, secret: str) -> dict[str, Any]:

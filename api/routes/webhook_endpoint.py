@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import WebhookEndpointOut, error_responses
-from api.schemas import WebhookEndpointIn
+from api.schemas.webhook_endpoint import WebhookEndpointIn
 from payreq.egress import UnsafeDestination, check_destination
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])

@@ -9,8 +9,15 @@ import logging
 import stripe
 
 from payreq.stripe.accounts import Conn
+from payreq.stripe.events import Outcome
 from payreq.stripe.refunds import RefundRefused, refund_once
-from workflows.types import DisputeChanged, PaymentReceived, PaymentStatus, RefundInput
+from workflows.types import (
+    DisputeChanged,
+    PaymentReceived,
+    PaymentStatus,
+    RefundInput,
+    RefundReason,
+)
 
 # Seqs of events this module writes to request_events: below every "viewed" seq (minus a day
 # ordinal, about -740,000) and every workflow seq (positive), so they can never collide.
@@ -20,7 +27,7 @@ log = logging.getLogger("payreq.stripe")
 
 async def payment_after_close(
     conn: Conn, client: stripe.StripeClient | None, request_id: str, event: PaymentReceived
-) -> str:
+) -> Outcome:
     """The outcome: duplicate, recorded_after_close, refund_refused or refunded_after_close."""
     status = await conn.fetchval("SELECT status FROM payments WHERE id = $1", event.payment_id)
     if status not in (None, PaymentStatus.PENDING, PaymentStatus.FAILED):
@@ -32,7 +39,10 @@ async def payment_after_close(
     if client is None:
         raise RuntimeError("a payment reached a closed request and Stripe is not configured")
     inp = RefundInput(
-        request_id=request_id, payment_id=event.payment_id, amount=event.amount, reason="closed"
+        request_id=request_id,
+        payment_id=event.payment_id,
+        amount=event.amount,
+        reason=RefundReason.CLOSED,
     )
     detail = f"{event.payment_id} {event.amount} closed"
     try:

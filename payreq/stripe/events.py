@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from workflows.types import PaymentStatus
 
 PAYMENT_EVENT_STATUSES = {
@@ -20,3 +22,14 @@ MONEY_EVENTS = (
     *REFUND_EVENTS,
     *DISPUTE_EVENTS,
 )
+# What receiving one event came to (the webhook answers it; reconciliation counts the first three).
+Outcome = Literal[
+    "signalled",  # handed to the request's workflow
+    "refunded_after_close",  # a payment that reached a closed request, refunded in full
+    "recorded_after_close",  # a pending or failed payment, or a refund, after the close
+    "refund_refused",  # Stripe would not refund a payment that reached a closed request
+    "duplicate",  # received before
+    "not_ours",  # no request of this service
+    "account_mismatch",  # the event came from another account than the request's
+    "ignored",  # a type the service does not act on
+]

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from payreq.stripe import closed
 from payreq.stripe.accounts import Conn, payment_account
 from payreq.stripe.cards import CARD_LABEL_KEY, card_from_intent, card_label
-from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS
+from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS, Outcome
 from payreq.stripe.lookups import StripeLookups
 from payreq.stripe.refunds import record_refund_status
 from workflows.payment_request import PaymentRequestWorkflow
@@ -41,9 +41,7 @@ log = logging.getLogger("payreq.stripe")
 
 @dataclass(frozen=True)
 class Handled:
-    # signalled, refunded_after_close, recorded_after_close, refund_refused, duplicate,
-    # not_ours, account_mismatch, ignored
-    outcome: str
+    outcome: Outcome
     request_id: str | None = None
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from api import idempotency, service
+from api import idempotency, service, workflow_client
 from api.deps import AppDeps, Practice
 from api.schemas import CreatePaymentRequest
 from tests.integration.apihelp import create_body, error_of, until_status
@@ -119,7 +119,7 @@ async def test_retry_after_the_api_died_mid_create_joins_the_started_request(
     )
     async with harness.worker():
         policy = await service.practice_policy(deps, practice)
-        await service.start_request(
+        await workflow_client.start_request(
             deps, service.workflow_input(model, practice, policy, request_id)
         )
         resp = await api.post(PR, json=body, headers={"Idempotency-Key": key})

@@ -10,8 +10,8 @@ import pytest
 import stripe
 
 from api.pay_tokens import PayLink
-from api.routes.pay import PaymentBody
 from api.routes.pay import _create_intent as create_intent
+from api.schemas.pay import PaymentBody
 from payreq.stripe.payments import PAYMENT_ELEMENT_TYPES, Charge, intent_params
 from tests.integration.pay_helpers import (
     payment_rows,

@@ -160,3 +160,20 @@ async def _eq(value: object, expected: object) -> bool:
 
 async def _status_is(h: Harness, request_id: str, status: str) -> bool:
     return (await read_model(h, request_id))["status"] == status
+
+
+async def test_paying_is_checked_against_the_read_model_with_no_worker_running(
+    harness: Harness, api: httpx.AsyncClient
+) -> None:
+    """The pay endpoint never queries the workflow: with every worker stopped (a query would
+    wait for one, then fail), the amount is still checked and the PaymentIntent still made."""
+    async with harness.worker():
+        request_id, token = await start_request(harness, amount=12000)
+    over = await asyncio.wait_for(pay(api, token, 12001), timeout=5)
+    paid = await asyncio.wait_for(pay(api, token, 5000), timeout=5)
+    assert over.status_code == 409 and over.json()["error"]["code"] == "amount_exceeds_remaining"
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["payment_intent_id"].startswith("pi_")
+    assert paid.json()["status"] == "succeeded"
+    # The balance moves only when the webhook's signal reaches a worker, never here.
+    assert (await read_model(harness, request_id))["amount_remaining"] == 12000
