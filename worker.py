@@ -103,7 +103,7 @@ def build_outbound_worker(
 
 async def run(settings: Settings, *, migrate: bool = False) -> None:
     client = await connect_temporal(settings)
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, application_name="payreq-worker")
     http = safe_client(
         allow_loopback=settings.webhook_allow_loopback, timeout=WEBHOOK_TIMEOUT_SECONDS
     )

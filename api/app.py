@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, deps: AppDeps | None = None) ->
             yield
             return
         cfg = settings or load_settings()
-        pool = await create_pool(cfg, max_size=20)
+        pool = await create_pool(cfg, max_size=20, application_name="payreq-api")
         try:
             temporal = await connect_temporal(cfg)
             app.state.deps = AppDeps(

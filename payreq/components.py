@@ -50,13 +50,26 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     on every release, 4% of the worker's samples in the lifecycle profile."""
 
 
-async def create_pool(settings: Settings, *, max_size: int = 10) -> asyncpg.Pool:
-    return await connect_pool(settings.database_url, max_size=max_size)
+async def create_pool(
+    settings: Settings, *, max_size: int = 10, application_name: str = "payreq"
+) -> asyncpg.Pool:
+    return await connect_pool(
+        settings.database_url, max_size=max_size, application_name=application_name
+    )
 
 
-async def connect_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def connect_pool(
+    database_url: str, *, min_size: int = 1, max_size: int = 10, application_name: str = "payreq"
+) -> asyncpg.Pool:
+    """`application_name` names the process in `pg_stat_activity` and Postgres' logs, so an
+    operator (and the benchmark's statement count) can tell the API's connections from the
+    worker's."""
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, reset=_keep_session
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_keep_session,
+        server_settings={"application_name": application_name},
     )
     assert pool is not None
     return pool

@@ -31,6 +31,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from tests.bench.bare import BareInput, BareRequestWorkflow, MinimalWorkflow, Pay
+from tests.bench.statements import StatementCount
 from tests.reliability.stack import Stack, create_request, deliver, payment_event
 from tests.support import free_port
 
@@ -40,6 +41,9 @@ PAYMENTS = (4_000, 6_000)
 POLL_SECONDS = 0.01  # one query for every payment in flight: the resolution of webhook-to-visible
 WARMUP = 20  # requests through the whole lifecycle before each measured run, not counted
 PACED, PACED_PER_S = 100, 10  # the steady-rate webhook-to-visible measurement
+GET_EVERY_S = 0.05
+HALF_CAPACITY_CREATES = 200
+COUNTED = 50  # lifecycles run with every statement logged, for the per-request count
 
 
 def pct(samples: list[float], q: int) -> float:
@@ -161,9 +165,13 @@ async def service(
     n: int,
     profile_dir: Path | None,
     delivered: Callable[[int], bool] = lambda _: True,
+    *,
+    extras: bool = True,
 ) -> dict[str, Any]:
     """`delivered(n)`: whether the outbound events of the n paid requests have all reached the
-    practice's endpoint (phase 2 ends only then, as baseline (a) ends with its deliveries)."""
+    practice's endpoint (phase 2 ends only then, as baseline (a) ends with its deliveries).
+    Without `extras`, just the n lifecycles: no GETs beside phase 2, no steady-rate phase (the
+    statement count divides by n)."""
     pool = stack.pool
     assert pool is not None and stack.worker_proc is not None
     profilers: list[subprocess.Popen[bytes]] = []
@@ -177,7 +185,9 @@ async def service(
                 seconds,
             ),
         ]
-    api_ms: list[float] = []
+    create_ms: list[float] = []
+    webhook_ms: list[float] = []
+    get_ms: list[float] = []
     redelivered: list[int] = []
     cpu_before = cpu_seconds(stack_pids(stack))
     async with stack.http() as http:
@@ -185,7 +195,7 @@ async def service(
         async def create(i: int) -> str:
             t0 = time.perf_counter()
             rid = await create_request(http, i, AMOUNT, f"patient{i}@example.com")
-            api_ms.append((time.perf_counter() - t0) * 1000)
+            create_ms.append((time.perf_counter() - t0) * 1000)
             return rid
 
         sent_before = len(stack.smtp.messages)
@@ -198,7 +208,7 @@ async def service(
             body = payment_event(stack, rid, f"pi_{uuid.uuid4().hex[:20]}", amount)
             started = time.perf_counter()
             status = await deliver(http, body)
-            api_ms.append((time.perf_counter() - started) * 1000)
+            webhook_ms.append((time.perf_counter() - started) * 1000)
             while status >= 500:  # Stripe redelivers; counted, not hidden
                 redelivered.append(status)
                 await asyncio.sleep(0.5)
@@ -208,6 +218,7 @@ async def service(
 
         watch = BalanceWatch(pool)
         watcher = asyncio.create_task(watch.run())
+        getter = asyncio.create_task(sample_gets(http, ids, get_ms)) if extras else None
         t1 = time.perf_counter()
         # As baseline (a) sends its signals: at most CONCURRENCY deliveries in flight, and a
         # request's second payment once Stripe's delivery of its first was acknowledged.
@@ -230,6 +241,11 @@ async def service(
         phase2 = time.perf_counter() - t1
         cpu = cpu_used(cpu_before, cpu_seconds(stack_pids(stack)))
         burst_ms = watch.latencies_ms
+        if getter is not None:
+            getter.cancel()
+        if not extras:
+            watcher.cancel()
+            return {"requests": n, "phase1_s": round(phase1, 2), "phase2_s": round(phase2, 2)}
 
         # Webhook-to-visible when payments arrive at a steady PACED_PER_S rather than as a
         # burst of 2n: fresh requests (not counted above), one payment each.
@@ -261,9 +277,9 @@ async def service(
         "phase2_payments_to_receipt_s": round(phase2, 2),
         "phase2_requests_per_s": round(n / phase2, 2),
         "service_requests_per_s": round(n / (phase1 + phase2), 2),
-        "api_p50_ms": round(pct(api_ms, 50), 1),
-        "api_p95_ms": round(pct(api_ms, 95), 1),
-        "api_p99_ms": round(pct(api_ms, 99), 1),
+        **route_latencies("create", create_ms),
+        **route_latencies("webhook", webhook_ms),
+        **route_latencies("get", get_ms),
         "webhook_to_visible_p50_ms": round(pct(burst_ms, 50), 1),
         "webhook_to_visible_p95_ms": round(pct(burst_ms, 95), 1),
         "webhook_to_visible_paced_per_s": PACED_PER_S,
@@ -271,6 +287,51 @@ async def service(
         "webhook_to_visible_paced_p95_ms": round(pct(paced_ms, 95), 1),
         "webhook_redeliveries": len(redelivered),
         "cpu_s": cpu,
+    }
+
+
+def route_latencies(route: str, ms: list[float]) -> dict[str, float]:
+    """One route's latencies under the load: never mixed with another route's."""
+    return {f"api_{route}_p{q}_ms": round(pct(ms, q), 1) for q in (50, 95, 99)} | {
+        f"api_{route}_samples": len(ms)
+    }
+
+
+async def sample_gets(http: httpx.AsyncClient, ids: list[str], out: list[float]) -> None:
+    """What the practice software's screens do meanwhile: GET one request every GET_EVERY_S."""
+    k = 0
+    while True:
+        t0 = time.perf_counter()
+        resp = await http.get(f"/v1/payment-requests/{ids[k % len(ids)]}")
+        assert resp.status_code == 200, resp.text
+        out.append((time.perf_counter() - t0) * 1000)
+        k += 1
+        await asyncio.sleep(GET_EVERY_S)
+
+
+async def creates_at_rate(stack: Stack, n: int, per_s: float) -> dict[str, Any]:
+    """n creates sent at a steady `per_s` (half the measured create throughput): the latency a
+    create sees when the service is busy but not saturated."""
+    ms: list[float] = []
+    sent_before = len(stack.smtp.messages)
+    async with stack.http() as http:
+
+        async def one(i: int) -> None:
+            t0 = time.perf_counter()
+            await create_request(http, i, AMOUNT, f"half{i}@example.com")
+            ms.append((time.perf_counter() - t0) * 1000)
+
+        tasks = []
+        for i in range(n):
+            tasks.append(asyncio.create_task(one(i)))
+            await asyncio.sleep(1 / per_s)
+        await asyncio.gather(*tasks)
+    await until(lambda: len(stack.smtp.messages) - sent_before >= n, timeout=600)
+    return {
+        "create_at_half_capacity_per_s": round(per_s, 2),
+        "create_at_half_capacity_requests": n,
+        "create_p50_at_half_capacity_ms": round(pct(ms, 50), 1),
+        "create_p95_at_half_capacity_ms": round(pct(ms, 95), 1),
     }
 
 
@@ -372,11 +433,16 @@ async def endpoint_receiver(stack: Stack) -> AsyncIterator[list[str]]:
 
 
 async def run_lifecycle(
-    stack: Stack, n: int, profile_dir: Path | None, endpoint: bool = False
+    stack: Stack,
+    n: int,
+    profile_dir: Path | None,
+    endpoint: bool = False,
+    statements: Callable[[], contextlib.AbstractAsyncContextManager[StatementCount]] | None = None,
 ) -> dict[str, Any]:
     """Without `endpoint` the practice has no webhook endpoint (its software polls the API);
     with it, every event is also delivered to a local receiver before the phase ends, and
-    baseline (a) runs the same delivery activities."""
+    baseline (a) runs the same delivery activities. `statements` counts, in a block of its
+    own after the measured run, what Postgres executes for the API and the worker."""
     assert stack.client is not None
     if endpoint:
         async with endpoint_receiver(stack) as seen:
@@ -391,6 +457,21 @@ async def run_lifecycle(
     else:
         await service(stack, WARMUP, None)
         result = await service(stack, n, None)
+        half = result["phase1_requests_per_s"] / 2
+        result.update(await creates_at_rate(stack, min(n, HALF_CAPACITY_CREATES), half))
+        if statements is not None:
+            counted = min(n, COUNTED)
+            async with statements() as count:
+                await service(stack, counted, None, extras=False)
+            per = count.per_request(counted)
+            result.update(
+                db_statements_per_request=per["total"],
+                db_statements_per_request_api=per["payreq-api"],
+                db_statements_per_request_worker=per["payreq-worker"],
+                db_statements_top=[
+                    f"{v / counted:.1f}  {k}" for k, v in count.by_kind.most_common(20)
+                ],
+            )
         if profile_dir is not None:  # a run of its own: the sampling must not slow the measured one
             await service(stack, max(WARMUP, n // 4), profile_dir)
     queue = f"bare-{uuid.uuid4().hex[:6]}"
