@@ -30,6 +30,7 @@ from payreq.dev.stack import (
     DEV_TWILIO_FROM,
     Ports,
     Stack,
+    banner,
     dev_secrets,
     load_json,
 )
@@ -153,35 +154,6 @@ async def start_billing_page(
     argv = [sys.executable, "-m", "payreq.dev.billing_host", "--port", str(ports.billing)]
     await children.spawn("billing", argv, billing_env, quiet=True)
     await poll("the demo billing page", lambda: provision.page_ready(stack.billing_url), children)
-
-
-def banner(stack: Stack, elapsed: float, data_dir: Path, fake_stripe: bool) -> str:
-    body = (
-        '{"patient": {"id": "pt_123", "first_name": "Ana", "last_name": "Lopez"}, '
-        '"balance_due": 18500, "facility": {"id": "fac_1", "name": "Downtown Clinic"}, '
-        '"emails": "ana@example.com", "note": "For your visit on Nov 3."}'
-    )
-    stripe_line = "localstripe (fake Stripe)" if fake_stripe else "real Stripe (test keys)"
-    return f"""
-payreq dev is ready in {elapsed:.1f}s (data in {data_dir})
-  API          {stack.api_url}   (OpenAPI docs: {stack.api_url}/docs)
-  Mail         {stack.api_url}/dev/mail   (Maildir {stack.maildir})
-  Texts        {stack.sms_outbox or "real Twilio"}   (one JSON file per text)
-  Staff panel  {stack.billing_url}/   (a demo Patient Billing page embedding the panel)
-  Temporal UI  {stack.temporal_ui_url}   (payloads decoded through {stack.api_url}/codec)
-  Temporal     {stack.temporal_address}
-  Postgres     {stack.database_url}
-  Stripe       {stack.stripe_api_base}   ({stripe_line})
-  API key      {stack.api_key}   (demo practice {stack.practice_id})
-
-Create a payment request:
-  curl -sS -X POST {stack.api_url}/v1/payment-requests \\
-    -H 'Authorization: Bearer {stack.api_key}' \\
-    -H 'Content-Type: application/json' -H "Idempotency-Key: $(date +%s%N)" \\
-    -d '{body}'
-
-Everything is in {data_dir / "stack.json"}. Ctrl-C stops it all.
-"""
 
 
 async def wait_for_stop(stop: asyncio.Event, children: Children) -> int:

@@ -1,5 +1,5 @@
 """What `payreq dev` runs where: its ports, the secrets it generates once and keeps in the data
-dir, and the settings (environment) it hands the worker and the API."""
+dir, the settings (environment) it hands the worker and the API, and the banner that says it."""
 
 from __future__ import annotations
 
@@ -129,3 +129,32 @@ class Stack:
 
     def save(self, path: Path) -> None:
         write_private(path, self.__dict__)
+
+
+def banner(stack: Stack, elapsed: float, data_dir: Path, fake_stripe: bool) -> str:
+    body = (
+        '{"patient": {"id": "pt_123", "first_name": "Ana", "last_name": "Lopez"}, '
+        '"balance_due": 18500, "facility": {"id": "fac_1", "name": "Downtown Clinic"}, '
+        '"emails": "ana@example.com", "note": "For your visit on Nov 3."}'
+    )
+    stripe_line = "localstripe (fake Stripe)" if fake_stripe else "real Stripe (test keys)"
+    return f"""
+payreq dev is ready in {elapsed:.1f}s (data in {data_dir})
+  API          {stack.api_url}   (OpenAPI docs: {stack.api_url}/docs)
+  Mail         {stack.api_url}/dev/mail   (Maildir {stack.maildir})
+  Texts        {stack.sms_outbox or "real Twilio"}   (one JSON file per text)
+  Staff panel  {stack.billing_url}/   (a demo Patient Billing page embedding the panel)
+  Temporal UI  {stack.temporal_ui_url}   (payloads decoded through {stack.api_url}/codec)
+  Temporal     {stack.temporal_address}
+  Postgres     {stack.database_url}
+  Stripe       {stack.stripe_api_base}   ({stripe_line})
+  API key      {stack.api_key}   (demo practice {stack.practice_id})
+
+Create a payment request:
+  curl -sS -X POST {stack.api_url}/v1/payment-requests \\
+    -H 'Authorization: Bearer {stack.api_key}' \\
+    -H 'Content-Type: application/json' -H "Idempotency-Key: $(date +%s%N)" \\
+    -d '{body}'
+
+Everything is in {data_dir / "stack.json"}. Ctrl-C stops it all.
+"""
