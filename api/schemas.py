@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from payreq.rendering.locale import Language
 from workflows import currencies
 
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for a charge, in minor units
@@ -191,6 +192,12 @@ class CreatePaymentRequest(Strict):
         ),
     ] = []
     phones: Phones = []
+    language: Language | None = Field(
+        None,
+        description="The patient's language, `en` or `es`: every email and text, the pay page "
+        "and the receipt are written in it. Absent: the practice's `default_language`.",
+        examples=["es"],
+    )
     note: Annotated[str, Field(max_length=MAX_NOTE), AfterValidator(_no_nul)] = ""
     currency: str = Field("usd", pattern="^[a-z]{3}$", description=CURRENCY_DOC, examples=["usd"])
     reminder_days: (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,9 +22,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AppDeps, Practice
 from api.errors import ApiError
-from api.pay_page import money
 from api.schemas import CreatePaymentRequest
 from payreq.pay_links import PayLinks
+from payreq.rendering.locale import DEFAULT_LANGUAGE, Language, language, money
 from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
@@ -60,14 +60,26 @@ def random_request_id() -> str:
     return f"pr_{secrets.token_hex(12)}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class PracticeDefaults:
+    """What a new request takes from its practice when the create does not say."""
+
+    policy: ReminderPolicy
+    language: Language
+
+
 async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
+    return (await practice_defaults(deps, practice)).policy
+
+
+async def practice_defaults(deps: AppDeps, practice: Practice) -> PracticeDefaults:
     row = await deps.pool.fetchrow(
         """SELECT timezone, reminder_send_time, reminders_on_weekends, default_reminder_days,
-                  default_expires_in_days FROM practices WHERE id = $1""",
+                  default_expires_in_days, default_language FROM practices WHERE id = $1""",
         practice.id,
     )
     assert row is not None  # the key that authenticated this call belongs to it
-    return ReminderPolicy(
+    policy = ReminderPolicy(
         reminder_days=tuple(row["default_reminder_days"]),
         expires_in_days=row["default_expires_in_days"],
         timezone=row["timezone"],
@@ -75,6 +87,7 @@ async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
         send_minute=row["reminder_send_time"].minute,
         weekends_allowed=row["reminders_on_weekends"],
     )
+    return PracticeDefaults(policy=policy, language=language(row["default_language"]))
 
 
 def workflow_input(
@@ -83,6 +96,7 @@ def workflow_input(
     policy: ReminderPolicy,
     request_id: str,
     texting: bool = False,
+    default_language: Language = DEFAULT_LANGUAGE,
 ) -> PaymentRequestInput:
     if body.reminder_days is not None:
         policy = replace(policy, reminder_days=tuple(sorted(set(body.reminder_days))))
@@ -110,6 +124,7 @@ def workflow_input(
         amount=body.amount,
         created_at=datetime.now(UTC),
         policy=policy,
+        language=body.language or default_language,
     )
 
 

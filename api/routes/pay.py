@@ -23,7 +23,6 @@ from api.deps import AppDeps, Deps
 from api.errors import ApiError, ErrorResponse
 from api.pay_page import (
     STATIC_DIR,
-    money,
     render_not_found,
     render_pay,
     render_rate_limited,
@@ -31,6 +30,7 @@ from api.pay_page import (
 )
 from api.pay_tokens import PayLink, record_view
 from api.ratelimit import PayRateLimiter, pay_rate_limiter
+from payreq.rendering.locale import money
 from payreq.stripe.payments import (
     AttemptMismatch,
     Charge,
@@ -104,7 +104,11 @@ class LinkStatus(BaseModel):
         429: {"description": "Rate limited (Retry-After).", "content": {"text/html": {}}},
     },
 )
-async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -> Response:
+async def pay_page(
+    token: str, request: Request, deps: Deps, limiter: Limiter, lang: str | None = None
+) -> Response:
+    """`?lang=en` or `?lang=es` (the page's language switcher) overrides the request's language;
+    anything else is ignored."""
     try:
         link = await limiter.check(request, token)
     except ApiError as exc:
@@ -113,7 +117,7 @@ async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -
         return render_rate_limited(deps.settings, (exc.headers or {}).get("Retry-After", "60"))
     if link.closed_as is None:
         await record_view(deps.pool, link.request_id, datetime.now(UTC))
-    return render_pay(link, token, deps.settings)
+    return render_pay(link, token, deps.settings, lang)
 
 
 @router.get(

@@ -47,9 +47,14 @@ async def create_payment_request(
         request_id = idempotency.derived_id("pr", practice.id, idempotency_key)
 
     async def create(first: bool) -> tuple[int, BaseModel]:
-        policy = await service.practice_policy(deps, practice)
+        defaults = await service.practice_defaults(deps, practice)
         inp = service.workflow_input(
-            body, practice, policy, request_id, deps.settings.twilio_account_sid is not None
+            body,
+            practice,
+            defaults.policy,
+            request_id,
+            deps.settings.twilio_account_sid is not None,
+            defaults.language,
         )
         state = await service.start_request(deps, inp)
         if first:

@@ -17,6 +17,7 @@ from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
 from payreq.header_names import header_name_problem
+from payreq.rendering.locale import Language, language
 from payreq.stripe import connect
 
 router = APIRouter(prefix="/v1/practice", tags=["practice"])
@@ -47,6 +48,8 @@ _DOC = {
     "min_payment_percent": "The smallest partial payment as a percentage (0-100) of what "
     "remains: the pay page asks for at least max(min_payment_amount, ceil(percent x remaining "
     "/ 100)), never more than what remains; 0 for none.",
+    "default_language": "The language (`en` or `es`) of requests created without one: their "
+    "emails, texts and pay page.",
     "embed_origins": "Origins allowed to embed the staff panel in an iframe and to receive "
     "its messages, e.g. `https://pms.example.com` (https; http only for localhost); [] for "
     "none.",
@@ -58,6 +61,7 @@ _NOT_NULL = (
     "platform_fee_bps",
     "min_payment_amount",
     "min_payment_percent",
+    "default_language",
 )
 MAX_MIN_PAYMENT = 10**12  # far above any bill, well inside bigint
 
@@ -75,6 +79,7 @@ class PracticeOut(BaseModel):
     platform_fee_bps: int = Field(description=_DOC["platform_fee_bps"])
     min_payment_amount: int = Field(description=_DOC["min_payment_amount"], examples=[100])
     min_payment_percent: int = Field(description=_DOC["min_payment_percent"], examples=[0])
+    default_language: Language = Field(description=_DOC["default_language"], examples=["en"])
 
 
 class PracticePatch(BaseModel):
@@ -107,6 +112,7 @@ class PracticePatch(BaseModel):
     min_payment_percent: int | None = Field(
         None, ge=0, le=100, description=_DOC["min_payment_percent"]
     )
+    default_language: Language | None = Field(None, description=_DOC["default_language"])
 
     @field_validator("stripe_account_id")
     @classmethod
@@ -153,7 +159,7 @@ class PracticePatch(BaseModel):
 _COLUMNS = (
     "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to, embed_origins,"
     " stripe_account_id, statement_descriptor_suffix, platform_fee_bps, min_payment_amount,"
-    " min_payment_percent"
+    " min_payment_percent, default_language"
 )
 
 
@@ -197,6 +203,7 @@ def _out(row: Any) -> PracticeOut:
         platform_fee_bps=row["platform_fee_bps"],
         min_payment_amount=row["min_payment_amount"],
         min_payment_percent=row["min_payment_percent"],
+        default_language=language(row["default_language"]),
     )
 
 
