@@ -25,7 +25,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.rendering import Rendered, Template, default_template, money, render
+from payreq.rendering.emails import Rendered, Template, default_template, render
+from payreq.rendering.locale import long_date, money
 from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult, RecipientStatus
 
 log = logging.getLogger("payreq.email")
@@ -108,7 +109,8 @@ def message_id(delivery_key: str, mail_from: str) -> str:
 
 
 def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[str, object]:
-    """The placeholders of activities.rendering.PLACEHOLDERS, from one email's input."""
+    """The placeholders of payreq.rendering.emails.PLACEHOLDERS, from one email's input, written
+    for its language."""
     # The link stops working at `expires_at`; the last whole local day before it is the due date.
     last_day = (inp.expires_at.astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date()
     return {
@@ -116,9 +118,9 @@ def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[st
         "facility_name": inp.facility_name,
         "first_name": inp.first_name,
         "last_name": inp.last_name,
-        "amount_due": money(inp.amount_due, inp.currency),
-        "amount_paid": money(inp.amount_paid, inp.currency),
-        "due_date": f"{last_day:%B} {last_day.day}, {last_day.year}",
+        "amount_due": money(inp.amount_due, inp.currency, inp.language),
+        "amount_paid": money(inp.amount_paid, inp.currency, inp.language),
+        "due_date": long_date(last_day, inp.language),
         "note": inp.note,
         "pay_url": inp.pay_url,
     }
@@ -166,20 +168,22 @@ class EmailActivities:
         practice = await self._pool.fetchrow(
             """SELECT p.name, p.reply_to, p.timezone, t.subject, t.html, t.text
                FROM practices p
-               LEFT JOIN email_templates t ON t.practice_id = p.id AND t.kind = $2
+               LEFT JOIN email_templates t
+                 ON t.practice_id = p.id AND t.kind = $2 AND t.language = $3
                WHERE p.id = $1""",
             inp.practice_id,
             str(inp.kind),
+            inp.language,
         )
         if practice is None:
             raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
         context = email_context(inp, practice["name"], practice["timezone"])
         template = (
-            default_template(str(inp.kind))
+            default_template(str(inp.kind), inp.language)
             if practice["subject"] is None
             else Template(subject=practice["subject"], html=practice["html"], text=practice["text"])
         )
-        rendered = self._render(template, str(inp.kind), context)
+        rendered = self._render(template, inp, context)
         # Heartbeat while alive (not per step: a slow SMTP server is not a dead worker), so a
         # worker killed mid-send is noticed within the heartbeat timeout, not start-to-close.
         beating = asyncio.create_task(_heartbeat_forever())
@@ -242,14 +246,16 @@ class EmailActivities:
         )
 
     @staticmethod
-    def _render(template: Template, kind: str, context: dict[str, object]) -> Rendered:
+    def _render(template: Template, inp: EmailInput, context: dict[str, object]) -> Rendered:
         """Templates are validated when saved; should a stored one fail anyway (say, after an
         upgrade), the patient still gets the default rather than nothing."""
         try:
             return render(template, context)
         except Exception as exc:
-            log.warning("the %s template failed (%s); sent the default", kind, type(exc).__name__)
-            return render(default_template(kind), context)
+            log.warning(
+                "the %s template failed (%s); sent the default", inp.kind, type(exc).__name__
+            )
+            return render(default_template(str(inp.kind), inp.language), context)
 
     def _safe_message(
         self, rendered: Rendered, recipient: str, msg_id: str, name: str, reply_to: str | None

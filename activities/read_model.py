@@ -28,9 +28,9 @@ INSERT INTO payment_requests AS r (
     id, practice_id, patient_id, version, status, first_name, last_name, facility_id,
     facility_name, emails, note, currency, amount_requested, amount_paid, amount_remaining,
     amount_overpaid, reminders_sent, reminders_paused, next_reminder_at, expires_at,
-    created_at, updated_at, closed_at, phones, rejected_phones)
+    created_at, updated_at, closed_at, phones, rejected_phones, language)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24, $25)
+        $20, $21, $22, $23, $24, $25, $26)
 ON CONFLICT (id) DO UPDATE SET
     rejected_phones = EXCLUDED.rejected_phones,
     version = EXCLUDED.version, status = EXCLUDED.status, emails = EXCLUDED.emails,
@@ -132,6 +132,7 @@ class ReadModelActivities:
             snap.closed_at,
             list(st.phones),
             list(st.rejected_phones),
+            req.language,
         )
         # Events and outbound events are append-only with stable keys: written even by a stale
         # save, so none is ever lost to a retry that lost the race to a newer version.

@@ -8,7 +8,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.sms_render import render_text
+from payreq.rendering.texts import default_text, render_text, text_context
 from payreq.sms import Sent, TextTemporaryError, TwilioGateway
 from workflows.sms import PhoneResult, TextInput, TextOutcome, TextRenderInput, TextResult
 
@@ -57,10 +57,27 @@ class SmsActivities:
 
     @activity.defn(name="render_text")
     async def render_text(self, inp: TextRenderInput) -> str:
-        name = await self._pool.fetchval(
-            "SELECT name FROM practices WHERE id = $1", inp.practice_id
+        """The practice's text template of this kind and language, else that language's default;
+        a stored template that fails anyway (validated when saved) falls back to the default."""
+        row = await self._pool.fetchrow(
+            """SELECT p.name, t.body FROM practices p
+               LEFT JOIN text_templates t
+                 ON t.practice_id = p.id AND t.kind = $2 AND t.language = $3
+               WHERE p.id = $1""",
+            inp.practice_id,
+            inp.kind,
+            inp.language,
         )
-        return render_text(inp, str(name))
+        if row is None:
+            raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
+        context = text_context(
+            row["name"], inp.currency, inp.amount_due, inp.amount_paid, inp.pay_url, inp.language
+        )
+        default = default_text(inp.kind, inp.language)
+        try:
+            return render_text(row["body"] or default, context)
+        except Exception:
+            return render_text(default, context)
 
     @activity.defn(name="send_text")
     async def send_text(self, inp: TextInput) -> TextResult:

@@ -33,6 +33,7 @@ from api.routes import (
     practice_stripe,
     staff,
     stripe_webhook,
+    text_templates,
     twilio_webhook,
     webhook_endpoint,
 )
@@ -114,6 +115,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     practice_stripe.router,
     staff.router,
     stripe_webhook.router,
+    text_templates.router,
     twilio_webhook.router,
     webhook_endpoint.router,
 )

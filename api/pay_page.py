@@ -1,5 +1,6 @@
-"""Rendering of the patient's pay page: Jinja2 templates (autoescaped), money formatting and
-the security headers every /pay response carries."""
+"""Rendering of the patient's pay page: Jinja2 templates (autoescaped) in the request's language
+(or the one the patient picked with `?lang=`), and the security headers every /pay response
+carries."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import get_currency_precision
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.pay_page_text import LANGUAGE_NAMES, PAGE_TEXT
 from api.pay_tokens import PayLink
+from payreq.rendering.locale import DEFAULT_LANGUAGE, LANGUAGES, language, money
 from payreq.settings import Settings
 from payreq.stripe.payments import PAYMENT_ELEMENT_TYPES
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-LOCALE = "en_US"
 # Stripe.js's directives in docs.stripe.com/security/guide ("Content Security Policy", Stripe.js
 # tab): script-src and frame-src js.stripe.com and *.js.stripe.com, frame-src hooks.stripe.com
 # (3-D Secure), connect-src api.stripe.com. The guide's maps.googleapis.com (script-src,
@@ -35,12 +37,6 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def money(amount: int, currency: str) -> str:
-    code = currency.upper()
-    value = Decimal(amount).scaleb(-get_currency_precision(code))
-    return str(format_currency(value, code, locale=LOCALE))
 
 
 def to_major_units(amount: int, currency: str) -> str:
@@ -78,29 +74,48 @@ def security_headers(settings: Settings) -> dict[str, str]:
     }
 
 
+def page_language(link: PayLink, chosen: str | None) -> str:
+    """The language the patient picked on the page (`?lang=`), else the request's."""
+    return chosen if chosen in LANGUAGES else language(link.language)
+
+
 def render(
-    template: str, settings: Settings, status_code: int = 200, **context: object
+    template: str,
+    settings: Settings,
+    status_code: int = 200,
+    lang: str = DEFAULT_LANGUAGE,
+    **context: object,
 ) -> HTMLResponse:
-    html = _env.get_template(template).render(stripe_js_url=settings.stripe_js_url, **context)
+    html = _env.get_template(template).render(
+        stripe_js_url=settings.stripe_js_url,
+        lang=lang,
+        t=PAGE_TEXT[lang],
+        languages=LANGUAGE_NAMES,
+        **context,
+    )
     return HTMLResponse(html, status_code=status_code, headers=security_headers(settings))
 
 
-def render_pay(link: PayLink, token: str, settings: Settings) -> HTMLResponse:
+def render_pay(
+    link: PayLink, token: str, settings: Settings, chosen: str | None = None
+) -> HTMLResponse:
     closed = link.closed_as
+    lang = page_language(link, chosen)
     context: dict[str, object] = {
         "link": link,
-        "remaining": money(link.amount_remaining, link.currency),
-        "paid": money(link.amount_paid, link.currency),
+        "remaining": money(link.amount_remaining, link.currency, lang),
+        "paid": money(link.amount_paid, link.currency, lang),
     }
     if closed is not None:
-        return render("pay_closed.html", settings, 200, closed=str(closed), **context)
+        return render("pay_closed.html", settings, 200, lang, closed=str(closed), **context)
     return render(
         "pay.html",
         settings,
         200,
+        lang,
         token=token,
         publishable_key=settings.stripe_publishable_key or "",
-        minimum=money(link.min_amount, link.currency),
+        minimum=money(link.min_amount, link.currency, lang),
         remaining_major=to_major_units(link.amount_remaining, link.currency),
         precision=get_currency_precision(link.currency.upper()),
         payment_method_types=" ".join(PAYMENT_ELEMENT_TYPES),

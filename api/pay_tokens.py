@@ -22,7 +22,7 @@ _LOOKUP = """
 SELECT r.id, r.practice_id, p.name AS practice_name, r.facility_name, r.first_name,
        r.last_name, r.note, r.currency, r.status, r.amount_requested, r.amount_paid,
        r.amount_remaining, p.min_payment_amount, p.min_payment_percent, p.stripe_account_id,
-       p.statement_descriptor_suffix, p.platform_fee_bps, t.expires_at, t.revoked_at
+       p.statement_descriptor_suffix, p.platform_fee_bps, r.language, t.expires_at, t.revoked_at
 FROM pay_tokens t
 JOIN payment_requests r ON r.id = t.payment_request_id
 JOIN practices p ON p.id = r.practice_id
@@ -52,6 +52,7 @@ class PayLink:
     statement_descriptor_suffix: str | None = None
     platform_fee_bps: int = 0
     min_payment_percent: int = 0
+    language: str = "en"  # the request's: the page's default
 
     @property
     def closed_as(self) -> Status | None:
@@ -101,6 +102,7 @@ async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLin
         statement_descriptor_suffix=row["statement_descriptor_suffix"],
         platform_fee_bps=row["platform_fee_bps"],
         min_payment_percent=row["min_payment_percent"],
+        language=row["language"],
     )
 
 

@@ -20,6 +20,7 @@ from api.resources import (
     PaymentRequestSummary,
 )
 from api.schemas.fields import MAX_ID, Facility
+from payreq.rendering.locale import language
 from workflows.types import CLOSED_STATUSES
 
 OPEN_FILTER = "open"  # the default list: what still has something to collect
@@ -90,6 +91,7 @@ async def request_resource(
         phones=list(row["phones"]),
         note=row["note"],
         currency=row["currency"],
+        language=language(row["language"]),
         amount_requested=row["amount_requested"],
         amount_paid=row["amount_paid"],
         amount_remaining=row["amount_remaining"],

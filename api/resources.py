@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.errors import ErrorResponse
 from api.schemas.fields import Facility
+from payreq.rendering.locale import Language
 from workflows.types import PaymentStatus, Status
 
 _TS = "2026-11-27T14:03:00Z"
@@ -52,6 +53,9 @@ class PaymentRequestOut(BaseModel):
     phones: list[str] = Field(default=[], examples=[["+15551234567"]])
     note: str
     currency: str = Field(examples=["usd"])
+    language: Language = Field(
+        "en", description="The patient's language: emails, texts and the pay page use it."
+    )
     amount_requested: int = Field(examples=[12000])
     amount_paid: int = Field(examples=[5000])
     amount_remaining: int = Field(examples=[7000])

@@ -19,7 +19,6 @@ from api import idempotency, queries
 from api.deps import AppDeps, Practice
 from api.errors import ApiError
 from api.metrics import Metrics
-from api.pay_page import money
 from api.resources import PaymentRequestOut
 from api.schemas.payment_requests import (
     CancelBody,
@@ -30,6 +29,7 @@ from api.schemas.payment_requests import (
 )
 from api.workflow_client import apply_update, closed_error, start_request
 from payreq.pay_links import PayLinks
+from payreq.rendering.locale import DEFAULT_LANGUAGE, Language, language, money
 from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
@@ -61,11 +61,12 @@ async def create_request(
     )
 
     async def create(first: bool) -> tuple[int, BaseModel]:
-        policy = await practice_policy(deps, practice)
+        defaults = await practice_defaults(deps, practice)
         texting = deps.settings.twilio_account_sid is not None
-        state = await start_request(
-            deps, workflow_input(body, practice, policy, request_id, texting)
+        inp = workflow_input(
+            body, practice, defaults.policy, request_id, texting, defaults.language
         )
+        state = await start_request(deps, inp)
         if first:
             metrics.workflows_started.inc()
         row = await queries.request_row(deps.pool, practice.id, request_id)
@@ -195,14 +196,26 @@ def _offline_payment_id(practice: Practice, key: str | None) -> str:
     return idempotency.derived_id("off", practice.id, key)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PracticeDefaults:
+    """What a new request takes from its practice when the create does not say."""
+
+    policy: ReminderPolicy
+    language: Language
+
+
 async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
+    return (await practice_defaults(deps, practice)).policy
+
+
+async def practice_defaults(deps: AppDeps, practice: Practice) -> PracticeDefaults:
     row = await deps.pool.fetchrow(
         """SELECT timezone, reminder_send_time, reminders_on_weekends, default_reminder_days,
-                  default_expires_in_days FROM practices WHERE id = $1""",
+                  default_expires_in_days, default_language FROM practices WHERE id = $1""",
         practice.id,
     )
     assert row is not None  # the key that authenticated this call belongs to it
-    return ReminderPolicy(
+    policy = ReminderPolicy(
         reminder_days=tuple(row["default_reminder_days"]),
         expires_in_days=row["default_expires_in_days"],
         timezone=row["timezone"],
@@ -210,6 +223,7 @@ async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
         send_minute=row["reminder_send_time"].minute,
         weekends_allowed=row["reminders_on_weekends"],
     )
+    return PracticeDefaults(policy=policy, language=language(row["default_language"]))
 
 
 def workflow_input(
@@ -218,6 +232,7 @@ def workflow_input(
     policy: ReminderPolicy,
     request_id: str,
     texting: bool = False,
+    default_language: Language = DEFAULT_LANGUAGE,
 ) -> PaymentRequestInput:
     if body.reminder_days is not None:
         policy = replace(policy, reminder_days=tuple(sorted(set(body.reminder_days))))
@@ -245,6 +260,7 @@ def workflow_input(
         amount=body.amount,
         created_at=datetime.now(UTC),
         policy=policy,
+        language=body.language or default_language,
     )
 
 

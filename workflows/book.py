@@ -207,6 +207,7 @@ class RequestBook:
             amount_paid=paid,
             pay_url=self.pay_url,
             expires_at=self.expires_at,
+            language=inp.language,
         )
 
     def carried(self) -> CarriedState:

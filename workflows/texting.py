@@ -62,6 +62,7 @@ class Texts:
         render = TextRenderInput(
             practice_id=b.inp.practice_id,
             kind=kind,
+            language=b.inp.language,
             currency=b.inp.currency,
             amount_due=b.ledger.amount_remaining,
             amount_paid=paid,

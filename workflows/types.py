@@ -235,6 +235,9 @@ class PaymentRequestInput:
     # Set by the API when Twilio is configured (the worker then has the text activities);
     # False: the phones are kept on the request but never texted.
     texting: bool = False
+    # The patient's language (payreq.rendering.locale.LANGUAGES): every email and text, and the
+    # pay page, are written in it. The default keeps histories recorded before it replayable.
+    language: str = "en"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,6 +401,7 @@ class EmailInput:
     amount_paid: int  # this payment (payment emails) or the total paid (receipt)
     pay_url: str
     expires_at: datetime
+    language: str = "en"
 
 
 class RecipientStatus(StrEnum):

@@ -1,13 +1,18 @@
-"""Email templates, per practice: read, replace (validated), preview, revert to the default.
-Rendering and validation live in activities.rendering, shared with the worker that sends."""
+"""Email templates, per practice, kind and language: read, replace (validated), preview, revert
+to the default of that language. Rendering and validation live in payreq.rendering, shared with
+the worker that sends."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from activities.rendering import (
+from api.deps import CurrentPractice, Deps
+from api.errors import ApiError
+from api.resources import error_responses
+from api.schemas.email_templates import Placeholder, PreviewOut, TemplateIn, TemplateOut
+from payreq.rendering.emails import (
     FILTERS,
     KIND_PLACEHOLDERS,
     KINDS,
@@ -20,10 +25,7 @@ from activities.rendering import (
     sample_context,
     validate,
 )
-from api.deps import CurrentPractice, Deps
-from api.errors import ApiError
-from api.resources import error_responses
-from api.schemas.email_templates import Placeholder, PreviewOut, TemplateIn, TemplateOut
+from payreq.rendering.locale import DEFAULT_LANGUAGE, Language
 
 router = APIRouter(prefix="/v1/email-templates", tags=["email templates"])
 
@@ -51,6 +53,12 @@ def _placeholder_table() -> str:
 
 PLACEHOLDER_DOC = _placeholder_table()
 _KIND_DOC = "One of " + ", ".join(f"`{k}`" for k in KINDS) + "."
+LanguageQuery = Query(
+    DEFAULT_LANGUAGE,
+    description="The template's language, `en` or `es`: a request in that language is sent "
+    "with it. Without a template of its own in a language, the practice sends that "
+    "language's default.",
+)
 
 
 def _kind(kind: str) -> str:
@@ -59,9 +67,10 @@ def _kind(kind: str) -> str:
     return kind
 
 
-def _out(kind: str, template: Template, updated_at: datetime | None) -> TemplateOut:
+def _out(kind: str, lang: Language, template: Template, updated_at: datetime | None) -> TemplateOut:
     return TemplateOut(
         kind=kind,
+        language=lang,
         subject=template.subject,
         html=template.html,
         text=template.text,
@@ -75,24 +84,29 @@ def _out(kind: str, template: Template, updated_at: datetime | None) -> Template
     )
 
 
-def _checked(kind: str, body: TemplateIn, practice_name: str) -> tuple[Template, PreviewOut]:
+def _checked(
+    kind: str, lang: Language, body: TemplateIn, practice_name: str
+) -> tuple[Template, PreviewOut]:
     template = Template(subject=body.subject, html=body.html, text=body.text)
     try:
-        r = validate(kind, template, practice_name)
+        r = validate(kind, template, practice_name, lang)
     except TemplateInvalid as exc:
         raise ApiError(422, "invalid_template", f"In {exc}.", exc.part) from None
     return template, PreviewOut(subject=r.subject, html=r.html, text=r.text)
 
 
-async def _current(deps: Deps, practice_id: str, kind: str) -> tuple[Template, datetime | None]:
+async def _current(
+    deps: Deps, practice_id: str, kind: str, lang: Language
+) -> tuple[Template, datetime | None]:
     row = await deps.pool.fetchrow(
         """SELECT subject, html, text, updated_at FROM email_templates
-           WHERE practice_id = $1 AND kind = $2""",
+           WHERE practice_id = $1 AND kind = $2 AND language = $3""",
         practice_id,
         kind,
+        lang,
     )
     if row is None:
-        return default_template(kind), None
+        return default_template(kind, lang), None
     return Template(subject=row["subject"], html=row["html"], text=row["text"]), row["updated_at"]
 
 
@@ -103,9 +117,11 @@ async def _current(deps: Deps, practice_id: str, kind: str) -> tuple[Template, d
     summary="Read the email template of one kind",
     description=f"The practice's template, or the default while it has none.\n\n{PLACEHOLDER_DOC}",
 )
-async def get_template(kind: str, practice: CurrentPractice, deps: Deps) -> TemplateOut:
-    template, updated_at = await _current(deps, practice.id, _kind(kind))
-    return _out(kind, template, updated_at)
+async def get_template(
+    kind: str, practice: CurrentPractice, deps: Deps, language: Language = LanguageQuery
+) -> TemplateOut:
+    template, updated_at = await _current(deps, practice.id, _kind(kind), language)
+    return _out(kind, language, template, updated_at)
 
 
 @router.put(
@@ -121,13 +137,17 @@ async def get_template(kind: str, practice: CurrentPractice, deps: Deps) -> Temp
     ),
 )
 async def put_template(
-    kind: str, body: TemplateIn, practice: CurrentPractice, deps: Deps
+    kind: str,
+    body: TemplateIn,
+    practice: CurrentPractice,
+    deps: Deps,
+    language: Language = LanguageQuery,
 ) -> TemplateOut:
-    template, _ = _checked(_kind(kind), body, practice.name)
+    template, _ = _checked(_kind(kind), language, body, practice.name)
     updated_at = await deps.pool.fetchval(
-        """INSERT INTO email_templates (practice_id, kind, subject, html, text)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (practice_id, kind) DO UPDATE SET subject = EXCLUDED.subject,
+        """INSERT INTO email_templates (practice_id, kind, language, subject, html, text)
+           VALUES ($1, $2, $6, $3, $4, $5)
+           ON CONFLICT (practice_id, kind, language) DO UPDATE SET subject = EXCLUDED.subject,
                html = EXCLUDED.html, text = EXCLUDED.text, updated_at = now()
            RETURNING updated_at""",
         practice.id,
@@ -135,8 +155,9 @@ async def put_template(
         template.subject,
         template.html,
         template.text,
+        language,
     )
-    return _out(kind, template, updated_at)
+    return _out(kind, language, template, updated_at)
 
 
 @router.delete(
@@ -147,13 +168,16 @@ async def put_template(
     description="Drops the practice's template of this kind (harmless when there is none) and "
     "returns the default, which the next email of this kind uses.",
 )
-async def revert_template(kind: str, practice: CurrentPractice, deps: Deps) -> TemplateOut:
+async def revert_template(
+    kind: str, practice: CurrentPractice, deps: Deps, language: Language = LanguageQuery
+) -> TemplateOut:
     await deps.pool.execute(
-        "DELETE FROM email_templates WHERE practice_id = $1 AND kind = $2",
+        "DELETE FROM email_templates WHERE practice_id = $1 AND kind = $2 AND language = $3",
         practice.id,
         _kind(kind),
+        language,
     )
-    return _out(kind, default_template(kind), None)
+    return _out(kind, language, default_template(kind, language), None)
 
 
 @router.post(
@@ -164,15 +188,19 @@ async def revert_template(kind: str, practice: CurrentPractice, deps: Deps) -> T
     description=(
         "Renders the practice's current template of this kind, or the draft in the body when "
         "one is given (validated as `PUT` does, and not saved), with sample data: recipient "
-        "Maria Lopez, Downtown Clinic, $120.00, a note and a sample pay link. Saves nothing, "
-        f"so no `Idempotency-Key` is needed.\n\n{PLACEHOLDER_DOC}"
+        "Maria Lopez, Downtown Clinic, $120.00 (`120,00 US$` in `es`), a note and a sample "
+        f"pay link. Saves nothing, so no `Idempotency-Key` is needed.\n\n{PLACEHOLDER_DOC}"
     ),
 )
 async def preview_template(
-    kind: str, practice: CurrentPractice, deps: Deps, body: TemplateIn | None = None
+    kind: str,
+    practice: CurrentPractice,
+    deps: Deps,
+    body: TemplateIn | None = None,
+    language: Language = LanguageQuery,
 ) -> PreviewOut:
     if body is not None:
-        return _checked(_kind(kind), body, practice.name)[1]
-    template, _ = await _current(deps, practice.id, _kind(kind))
-    r = render(template, sample_context(kind, practice.name))
+        return _checked(_kind(kind), language, body, practice.name)[1]
+    template, _ = await _current(deps, practice.id, _kind(kind), language)
+    r = render(template, sample_context(kind, practice.name, language))
     return PreviewOut(subject=r.subject, html=r.html, text=r.text)

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.deps import Deps
 from api.errors import ApiError
-from api.pay_page import STATIC_DIR, TEMPLATES_DIR, money
+from api.pay_page import STATIC_DIR, TEMPLATES_DIR
 from api.staff_sessions import (
     MAX_SECRET_LENGTH,
     SESSION_TTL,
@@ -30,6 +30,7 @@ from api.staff_sessions import (
     find_session,
     hash_secret,
 )
+from payreq.rendering.locale import money
 
 router = APIRouter(include_in_schema=False)
 STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}

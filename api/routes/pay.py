@@ -21,7 +21,6 @@ from api.deps import AppDeps, Deps
 from api.errors import ApiError, ErrorResponse
 from api.pay_page import (
     STATIC_DIR,
-    money,
     render_not_found,
     render_pay,
     render_rate_limited,
@@ -30,6 +29,7 @@ from api.pay_page import (
 from api.pay_tokens import PayLink, record_view
 from api.ratelimit import PayRateLimiter, pay_rate_limiter
 from api.schemas.pay import LinkStatus, PaymentBody, PaymentResult
+from payreq.rendering.locale import money
 from payreq.stripe.payments import (
     AttemptMismatch,
     Charge,
@@ -55,7 +55,11 @@ Limiter = Annotated[PayRateLimiter, Depends(pay_rate_limiter)]
         429: {"description": "Rate limited (Retry-After).", "content": {"text/html": {}}},
     },
 )
-async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -> Response:
+async def pay_page(
+    token: str, request: Request, deps: Deps, limiter: Limiter, lang: str | None = None
+) -> Response:
+    """`?lang=en` or `?lang=es` (the page's language switcher) overrides the request's language;
+    anything else is ignored."""
     try:
         link = await limiter.check(request, token)
     except ApiError as exc:
@@ -64,7 +68,7 @@ async def pay_page(token: str, request: Request, deps: Deps, limiter: Limiter) -
         return render_rate_limited(deps.settings, (exc.headers or {}).get("Retry-After", "60"))
     if link.closed_as is None:
         await record_view(deps.pool, link.request_id, datetime.now(UTC))
-    return render_pay(link, token, deps.settings)
+    return render_pay(link, token, deps.settings, lang)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
 from api.schemas.practice import PracticeOut, PracticePatch
+from payreq.rendering.locale import language
 
 router = APIRouter(prefix="/v1/practice", tags=["practice"])
 
@@ -22,11 +23,12 @@ _NOT_NULL = (
     "platform_fee_bps",
     "min_payment_amount",
     "min_payment_percent",
+    "default_language",
 )
 _COLUMNS = (
     "id, name, timezone, reminder_send_time, reminders_on_weekends, reply_to, embed_origins,"
     " stripe_account_id, statement_descriptor_suffix, platform_fee_bps, min_payment_amount,"
-    " min_payment_percent"
+    " min_payment_percent, default_language"
 )
 
 
@@ -44,6 +46,7 @@ def _out(row: Any) -> PracticeOut:
         platform_fee_bps=row["platform_fee_bps"],
         min_payment_amount=row["min_payment_amount"],
         min_payment_percent=row["min_payment_percent"],
+        default_language=language(row["default_language"]),
     )
 
 

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from payreq.rendering.locale import Language
+
 MAX_SUBJECT_CHARS = 500
 
 
@@ -26,6 +28,7 @@ class Placeholder(BaseModel):
 
 class TemplateOut(BaseModel):
     kind: str
+    language: Language
     subject: str
     html: str
     text: str

@@ -36,6 +36,7 @@ from api.schemas.fields import (
     _no_nul,
     _split_emails,
 )
+from payreq.rendering.locale import Language
 from workflows.types import OfflineMethod
 
 MAX_REFERENCE = 200
@@ -87,6 +88,12 @@ class CreatePaymentRequest(Strict):
         ),
     ] = []
     phones: Phones = []
+    language: Language | None = Field(
+        None,
+        description="The patient's language, `en` or `es`: every email and text, the pay page "
+        "and the receipt are written in it. Absent: the practice's `default_language`.",
+        examples=["es"],
+    )
     note: Annotated[str, Field(max_length=MAX_NOTE), AfterValidator(_no_nul)] = ""
     currency: str = Field("usd", pattern="^[a-z]{3}$", description=CURRENCY_DOC, examples=["usd"])
     reminder_days: (

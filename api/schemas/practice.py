@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from payreq.header_names import header_name_problem
+from payreq.rendering.locale import Language
 from payreq.stripe import connect
 
 MAX_NAME_CHARS = 200
@@ -38,6 +39,8 @@ _DOC = {
     "min_payment_percent": "The smallest partial payment as a percentage (0-100) of what "
     "remains: the pay page asks for at least max(min_payment_amount, ceil(percent x remaining "
     "/ 100)), never more than what remains; 0 for none.",
+    "default_language": "The language (`en` or `es`) of requests created without one: their "
+    "emails, texts and pay page.",
     "embed_origins": "Origins allowed to embed the staff panel in an iframe and to receive "
     "its messages, e.g. `https://pms.example.com` (https; http only for localhost); [] for "
     "none.",
@@ -89,6 +92,7 @@ class PracticeOut(BaseModel):
     platform_fee_bps: int = Field(description=_DOC["platform_fee_bps"])
     min_payment_amount: int = Field(description=_DOC["min_payment_amount"], examples=[100])
     min_payment_percent: int = Field(description=_DOC["min_payment_percent"], examples=[0])
+    default_language: Language = Field(description=_DOC["default_language"], examples=["en"])
 
 
 class PracticePatch(BaseModel):
@@ -121,6 +125,7 @@ class PracticePatch(BaseModel):
     min_payment_percent: int | None = Field(
         None, ge=0, le=100, description=_DOC["min_payment_percent"]
     )
+    default_language: Language | None = Field(None, description=_DOC["default_language"])
 
     @field_validator("stripe_account_id")
     @classmethod

@@ -26,7 +26,8 @@
   var busy = false;
   var elements = null; // Stripe's Elements, once Stripe.js has loaded
 
-  var formatter = new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() });
+  var lang = document.documentElement.lang === "es" ? "es" : "en-US";  // the page's language, as the server wrote it
+  var formatter = new Intl.NumberFormat(lang, { style: "currency", currency: currency.toUpperCase() });
   function money(minor) { return formatter.format(minor / Math.pow(10, precision)); }
 
   function showError(node, message) {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.rendering import KINDS, default_template, render, sample_context
+from payreq.rendering.emails import KINDS, default_template, render, sample_context
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "emails"

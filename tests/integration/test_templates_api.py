@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from activities.rendering import KINDS, PLACEHOLDERS, default_template
+from payreq.rendering.emails import KINDS, PLACEHOLDERS, default_template
 from tests.support import Harness, eventually, seed_practice
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import workflow_id

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from jinja2.sandbox import SecurityError as SandboxRefused
 
-from activities.rendering import Template, render, sample_context
+from payreq.rendering.emails import Template, render, sample_context
 
 LINK = "<p>{{ pay_url }}</p>\n"
 DOUBLING = '{% set a = "x" * 10000 %}\n' + "".join(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from activities.email import email_context
-from activities.rendering import (
+from payreq.rendering.emails import (
     KIND_PLACEHOLDERS,
     KINDS,
     PLACEHOLDERS,

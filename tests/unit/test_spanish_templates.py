@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from activities.rendering import DEFAULTS_DIR, KINDS, PARTS, Template, default_template, validate
+from payreq.rendering.emails import DEFAULTS_DIR, KINDS, PARTS, Template, default_template, validate
 
 ENGLISH_WORDS = re.compile(r"\b(the|your|you|please|pay|paid|due|thank|hello|reply)\b", re.I)
 

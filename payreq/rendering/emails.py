@@ -1,5 +1,6 @@
 """Email rendering: Jinja2 in a sandbox, autoescaped in HTML. Pure: no I/O beyond reading the
-packaged default templates, so the API (validation, preview) and the worker share it.
+packaged default templates (one set per language), so the API (validation, preview) and the
+worker share it.
 
 A practice's template is validated once, when it is saved (`validate`): it must parse, use only
 the documented placeholders of its kind, render against every sample (with and without a
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
-from babel.numbers import format_currency, get_currency_precision
 from jinja2 import TemplateAssertionError, TemplateSyntaxError, meta, nodes
 
-from activities.sandbox import (
+from payreq.rendering.locale import DEFAULT_LANGUAGE, LANGUAGES, language, long_date, money
+from payreq.rendering.sandbox import (
     FILTERS,
     MAX_RENDERED_CHARS,
     BoundedConcat,
@@ -28,7 +29,7 @@ from activities.sandbox import (
     render_bounded,
 )
 
-DEFAULTS_DIR = Path(__file__).resolve().parent / "templates" / "default"
+DEFAULTS_DIR = Path(__file__).resolve().parent / "templates" / "email"  # /<language>/
 KINDS = ("request", "reminder", "receipt", "payment_received")
 PARTS = ("subject", "html", "text")
 _REFUSED_NODES: dict[type[nodes.Node], str] = {
@@ -52,9 +53,11 @@ PLACEHOLDERS: dict[str, str] = {
     "facility_name": "Where the service was rendered, e.g. `Downtown Clinic`.",
     "first_name": "The recipient's first name.",
     "last_name": "The recipient's last name.",
-    "amount_due": "What remains to pay when the email is sent, with its currency: `$120.00`.",
+    "amount_due": "What remains to pay when the email is sent, with its currency, written for "
+    "the request's language: `$120.00` (en), `120,00 US$` (es).",
     "amount_paid": "`payment_received`: this payment; `receipt`: the total paid.",
-    "due_date": "The last day the pay link works, in the practice's time zone: `January 25, 2027`.",
+    "due_date": "The last day the pay link works, in the practice's time zone and the "
+    "request's language: `January 25, 2027` (en), `25 de enero de 2027` (es).",
     "note": "The staff note; often empty, so wrap it in `{% if note %}...{% endif %}`.",
     "pay_url": "The recipient's secure pay link (required in `request` and `reminder`).",
 }
@@ -94,13 +97,6 @@ class TemplateInvalid(Exception):
         self.line = line
 
 
-def money(cents: int, currency: str) -> str:
-    """Integer minor units to a display string, without ever going through a float."""
-    code = currency.upper()
-    value = Decimal(cents).scaleb(-get_currency_precision(code))
-    return str(format_currency(value, code, locale="en_US"))
-
-
 COMPILED_CACHE_SIZE = 512  # (part, source) pairs: defaults plus the practices' own
 
 
@@ -114,10 +110,13 @@ def _env(part: str) -> EmailSandbox:
     return html if part == "html" else plain
 
 
-@lru_cache(maxsize=len(KINDS))
-def default_template(kind: str) -> Template:
+@lru_cache(maxsize=len(KINDS) * len(LANGUAGES))
+def default_template(kind: str, lang: str = DEFAULT_LANGUAGE) -> Template:
+    """The default of a kind in a language: what a practice without its own template of that
+    kind and language sends."""
+
     def read(part: str) -> str:
-        return (DEFAULTS_DIR / f"{kind}.{part}.j2").read_text()
+        return (DEFAULTS_DIR / language(lang) / f"{kind}.{part}.j2").read_text()
 
     return Template(subject=read("subject").strip(), html=read("html"), text=read("text"))
 
@@ -139,7 +138,15 @@ def render(template: Template, context: dict[str, object]) -> Rendered:
     )
 
 
-def sample_context(kind: str, practice_name: str, *, note: bool = True) -> dict[str, object]:
+SAMPLE_NOTES = {
+    "en": "For visits on Nov 3 and Nov 10.",
+    "es": "Por las consultas del 3 y el 10 de noviembre.",
+}
+
+
+def sample_context(
+    kind: str, practice_name: str, lang: str = DEFAULT_LANGUAGE, *, note: bool = True
+) -> dict[str, object]:
     """What a preview shows, and what validation renders against (with and without a note)."""
     paid = {"receipt": 12000, "payment_received": 5000}.get(kind, 0)
     due = 7000 if kind == "payment_received" else 0 if kind == "receipt" else 12000
@@ -148,20 +155,24 @@ def sample_context(kind: str, practice_name: str, *, note: bool = True) -> dict[
         "facility_name": "Downtown Clinic",
         "first_name": "Maria",
         "last_name": "Lopez",
-        "amount_due": money(due, "usd"),
-        "amount_paid": money(paid, "usd"),
-        "due_date": "January 25, 2027",
-        "note": "For visits on Nov 3 and Nov 10." if note else "",
+        "amount_due": money(due, "usd", lang),
+        "amount_paid": money(paid, "usd", lang),
+        "due_date": long_date(date(2027, 1, 25), lang),
+        "note": SAMPLE_NOTES[language(lang)] if note else "",
         "pay_url": SAMPLE_PAY_URL,
     }
 
 
-def validate(kind: str, template: Template, practice_name: str) -> Rendered:
+def validate(
+    kind: str, template: Template, practice_name: str, lang: str = DEFAULT_LANGUAGE
+) -> Rendered:
     """Raise TemplateInvalid naming the part, the line and the reason; else the preview."""
     for part in PARTS:
-        _check_source(kind, part, getattr(template, part))
+        check_source(part, getattr(template, part), kind, KIND_PLACEHOLDERS[kind])
     rendered = [
-        _render_part(part, getattr(template, part), sample_context(kind, practice_name, note=n))
+        render_part(
+            part, getattr(template, part), sample_context(kind, practice_name, lang, note=n)
+        )
         for n in (True, False)
         for part in PARTS
     ]
@@ -176,7 +187,9 @@ def validate(kind: str, template: Template, practice_name: str) -> Rendered:
     return Rendered(subject=" ".join(subject.split()), html=html, text=text)
 
 
-def _check_source(kind: str, part: str, source: str) -> None:
+def check_source(part: str, source: str, kind: str, allowed: frozenset[str]) -> None:
+    """Parses a template part and checks it uses only the sandbox's nodes and filters and the
+    placeholders `allowed` for its kind (texts share this with emails)."""
     try:
         tree = _env(part).parse(source)
         for node in tree.find_all(tuple(_REFUSED_NODES)):
@@ -187,7 +200,6 @@ def _check_source(kind: str, part: str, source: str) -> None:
         raise TemplateInvalid(part, reason, exc.lineno) from None
     except TemplateSyntaxError as exc:
         raise TemplateInvalid(part, f"syntax error: {exc.message}", exc.lineno) from None
-    allowed = KIND_PLACEHOLDERS[kind]
     unknown = undeclared - allowed
     if unknown:
         name = min(unknown, key=lambda n: (_first_line(tree, n), n))
@@ -204,7 +216,7 @@ def _first_line(tree: nodes.Template, name: str) -> int:
     return min(lines, default=1)
 
 
-def _render_part(part: str, source: str, context: dict[str, object]) -> str:
+def render_part(part: str, source: str, context: dict[str, object]) -> str:
     try:
         return render_bounded(_compiled(part, source), context)
     except RenderTooBig as exc:

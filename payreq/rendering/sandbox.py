@@ -4,7 +4,7 @@ that cannot blow a value up, and bounds on everything a template can build.
 Every value a template builds (`~`, `+`, `*`, a filter's result) stays under MAX_VALUE_CHARS,
 and a render stops at MAX_RENDERED_CHARS or RENDER_DEADLINE_SECONDS while it streams: a chain of
 `{% set %}` doubling a string, or many copies of one, never gets big. `%` and collection
-literals are refused before that, at save time (activities/rendering.py).
+literals are refused before that, at save time (payreq/rendering/emails.py).
 """
 
 from __future__ import annotations
