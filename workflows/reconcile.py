@@ -42,7 +42,7 @@ class ReconcileResult:
 class ReconcileWorkflow:
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileResult:
-        return await workflow.execute_activity(
+        result: ReconcileResult = await workflow.execute_activity(
             "reconcile_payments",
             inp,
             result_type=ReconcileResult,
@@ -50,3 +50,4 @@ class ReconcileWorkflow:
             heartbeat_timeout=RECONCILE_HEARTBEAT,
             retry_policy=RECONCILE_RETRY,
         )
+        return result

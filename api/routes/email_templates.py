@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.rendering import (
-    FILTERS,
     KIND_PLACEHOLDERS,
     KINDS,
     LINK_REQUIRED,
@@ -21,6 +20,7 @@ from activities.rendering import (
     sample_context,
     validate,
 )
+from activities.sandbox import FILTERS
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
