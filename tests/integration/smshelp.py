@@ -93,7 +93,7 @@ async def sms_stack(harness: Harness, database_url: str, tmp_path: Path) -> Asyn
         server.should_exit = True
         await serving
         await runner.cleanup()
-        await client.http_client.close()  # type: ignore[attr-defined]
+        await client.http_client.close()
 
 
 ZONES = (

@@ -78,6 +78,7 @@ async def test_a_late_write_never_overwrites_a_newer_version(harness: Harness) -
     row = await harness.pool.fetchrow(
         "SELECT version, status, amount_paid FROM payment_requests WHERE id='pr_core'"
     )
+    assert row is not None
     assert tuple(row) == (3, "partially_paid", 4000)
     # A retry of the same version is harmless too.
     again = await env.run(acts.save_request, snapshot(harness, 3, Status.PARTIALLY_PAID, 4000))
@@ -103,6 +104,7 @@ async def test_pay_token_is_derived_stored_hashed_and_the_same_on_retry(
     row = await harness.pool.fetchrow(
         "SELECT token_hash, key_id FROM pay_tokens WHERE payment_request_id='pr_core'"
     )
+    assert row is not None
     assert row["token_hash"] == hash_token(token) and row["key_id"] == links.ring.active
     assert token not in str(await harness.pool.fetch("SELECT * FROM pay_tokens"))
     # A retried activity (its first result lost) derives the same link: nothing to revoke.
@@ -114,6 +116,7 @@ async def test_pay_token_is_derived_stored_hashed_and_the_same_on_retry(
     assert links.token(links.ring.active, "pr_other") != token
     # After a rotation (a new key first), the link is re-derived from the key id it names.
     rotated = Keyring(keys={"new": b"n" * 32, **links.ring.keys}, active="new")
+    assert row is not None
     assert PayLinks(rotated, "http://h").token(row["key_id"], "pr_core") == token
 
 

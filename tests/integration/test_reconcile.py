@@ -98,4 +98,4 @@ async def test_the_schedule_reconciles_a_missed_payment(
 
 
 async def _remaining_is(h: Harness, request_id: str, amount: int) -> bool:
-    return (await read_model(h, request_id))["amount_remaining"] == amount
+    return bool((await read_model(h, request_id))["amount_remaining"] == amount)
