@@ -21,7 +21,7 @@ def new_id(prefix: str) -> str:
 
 
 async def create_practice(
-    conn: asyncpg.Connection,
+    conn: Conn,
     name: str,
     *,
     reply_to: str | None = None,

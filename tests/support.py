@@ -13,12 +13,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -26,6 +27,7 @@ import stripe
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -94,7 +96,7 @@ class RecordingHandler:
         raw = envelope.original_content or b""
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         with self.lock:
-            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))
         return "250 Message accepted for delivery"
 
     def __post_init__(self) -> None:
@@ -304,7 +306,7 @@ _BUSY_EVENTS = {
 }
 
 
-async def wait_idle(handle: WorkflowHandle, timeout: float = 20.0) -> None:
+async def wait_idle(handle: WorkflowHandle[Any, Any], timeout: float = 20.0) -> None:
     """Wait until the workflow has no task or activity in flight. Skipping time on the
     time-skipping server while an activity runs makes that activity time out, so tests call
     this before env.sleep()."""
@@ -325,7 +327,7 @@ async def wait_idle(handle: WorkflowHandle, timeout: float = 20.0) -> None:
     await eventually(idle, timeout=timeout)
 
 
-def _open_children(events: list) -> set[int]:  # type: ignore[type-arg]
+def _open_children(events: Sequence[HistoryEvent]) -> set[int]:
     pending: set[int] = set()
     for e in events:
         kind = e.WhichOneof("attributes")
@@ -342,7 +344,7 @@ def _open_children(events: list) -> set[int]:  # type: ignore[type-arg]
 HISTORIES_DIR = Path(__file__).resolve().parent / "histories"
 
 
-async def keep_history(handle: WorkflowHandle, name: str) -> None:
+async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
     """With PAYREQ_RECORD_HISTORIES=1, save this run's history for the replay test. Histories
     are re-recorded only on purpose: replaying the old ones is what catches a change that
     breaks determinism for workflows already running in production."""

@@ -13,7 +13,6 @@ from api.errors import ApiError
 from api.resources import error_responses
 from api.schemas.email_templates import Placeholder, PreviewOut, TemplateIn, TemplateOut
 from payreq.rendering.emails import (
-    FILTERS,
     KIND_PLACEHOLDERS,
     KINDS,
     LINK_REQUIRED,
@@ -26,6 +25,7 @@ from payreq.rendering.emails import (
     validate,
 )
 from payreq.rendering.locale import DEFAULT_LANGUAGE, Language
+from payreq.rendering.sandbox import FILTERS
 
 router = APIRouter(prefix="/v1/email-templates", tags=["email templates"])
 

@@ -14,8 +14,9 @@ from api.resources import error_responses
 from api.routes.email_templates import LanguageQuery
 from api.schemas.email_templates import Placeholder
 from api.schemas.text_templates import TextPreviewOut, TextTemplateIn, TextTemplateOut
-from payreq.rendering.emails import FILTERS, KINDS, TemplateInvalid
+from payreq.rendering.emails import KINDS, TemplateInvalid
 from payreq.rendering.locale import Language
+from payreq.rendering.sandbox import FILTERS
 from payreq.rendering.texts import (
     KIND_TEXT_PLACEHOLDERS,
     MAX_TEXT_CHARS,

@@ -26,11 +26,11 @@ from api.schemas.payment_requests import (
     CancelBody,
     ChangeBody,
     CreatePaymentRequest,
-    OfflineMethod,
     OfflinePaymentBody,
     ResendBody,
 )
 from api.schemas.webhook_endpoint import WebhookEndpointIn
+from workflows.types import OfflineMethod
 
 __all__ = [
     "CURRENCIES",

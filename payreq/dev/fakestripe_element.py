@@ -121,11 +121,13 @@ def _record(token_id: str) -> dict[str, Any]:
 
 async def _create_token(request: web.Request) -> web.Response:
     data = await server.get_post_data(request) or {}
-    return server.json_response(mint_token(**data))
+    response: web.Response = server.json_response(mint_token(**data))
+    return response
 
 
 async def _retrieve_token(request: web.Request) -> web.Response:
-    return server.json_response(_record(request.match_info["id"])["token"])
+    response: web.Response = server.json_response(_record(request.match_info["id"])["token"])
+    return response
 
 
 async def _stand_in(_: web.Request) -> web.FileResponse:
@@ -147,7 +149,7 @@ def _use_token(token_id: str) -> str:
 def _accept_confirmation_token() -> None:
     create = resources.PaymentIntent._api_create
 
-    def api_create(cls: type, confirmation_token: str | None = None, **data: Any) -> Any:
+    def api_create(cls: type, /, confirmation_token: str | None = None, **data: Any) -> Any:
         if confirmation_token is None:
             return create(**data)
         # As on Stripe, the request's own payment_method wins over the token's.
@@ -167,7 +169,7 @@ def _accept_allowed_payment_method_types() -> None:
     The one translation of it (fakestripe_shim.py turns automatic_payment_methods into it)."""
     create = resources.PaymentIntent._api_create
 
-    def api_create(cls: type, allowed_payment_method_types: Any = None, **data: Any) -> Any:
+    def api_create(cls: type, /, allowed_payment_method_types: Any = None, **data: Any) -> Any:
         if "payment_method_types" in data:
             raise UserError(
                 400,
@@ -219,7 +221,8 @@ async def _publishable_key(request: web.Request, handler: Handler) -> web.Stream
         found = resources.PaymentIntent._api_retrieve(intent.group(1))
         if request.query.get("client_secret") != found.client_secret:
             raise UserError(401, "Unauthorized")
-        return server.json_response(found._export())
+        exported: web.Response = server.json_response(found._export())
+        return exported
     return await handler(request)
 
 

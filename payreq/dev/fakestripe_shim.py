@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from localstripe import resources
 
 from payreq.dev import fakestripe_events
@@ -44,7 +45,7 @@ def install(app: web.Application) -> None:
 
 
 @web.middleware
-async def shim_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def shim_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
         return await handler(request)
     account = request.headers.get("Stripe-Account")

@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 import jinja2
 from jinja2 import StrictUndefined, nodes, pass_eval_context
+from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, markup_join, str_join
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 MAX_RENDERED_CHARS = 200_000  # per part

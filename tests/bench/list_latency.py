@@ -46,8 +46,8 @@ FROM generate_series(1, $3) AS i
 """
 
 
-def percentile(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]  # type: ignore[index]
+def percentile(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
 async def measure(url: str, rows: int, calls: int) -> None:

@@ -236,7 +236,7 @@ def _link_in(message: Any) -> str:
 
 
 async def _status_is(h: Harness, request_id: str, status: str) -> bool:
-    return (await read_model(h, request_id))["status"] == status
+    return bool((await read_model(h, request_id))["status"] == status)
 
 
 async def _failed_payment_recorded(h: Harness, request_id: str) -> bool:

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from payreq.fakestripe_element import STAND_IN_PATH
 
+from payreq.dev.fakestripe_element import STAND_IN_PATH
 from tests.browser.test_pay_page_browser import PHONE, _link_in
 from tests.integration.pay_helpers import register_webhook, serve, start_request
 from tests.support import PUBLIC_BASE_URL, Harness, eventually

@@ -124,6 +124,7 @@ async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Pat
     await page.screenshot(path=str(shots / "3-sent.png"), full_page=True)
     assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
     created = await harness.pool.fetchrow("SELECT * FROM payment_requests")
+    assert created is not None
     assert created["facility_name"] == "Uptown Clinic" and created["amount_requested"] == 12000
     assert created["patient_id"] == "pt_demo_ana"
 

@@ -27,6 +27,7 @@ from tests.support import TWILIO_AUTH_TOKEN as AUTH_TOKEN
 from tests.support import Harness, eventually, free_port
 from tests.support import test_settings as settings_for
 from workflows.sms import TextInput
+from workflows.types import EmailKind
 
 ACCOUNT_SID = "AC" + "0" * 32
 SENDER = "+15005550006"
@@ -55,7 +56,7 @@ class Sms:
         return TextInput(
             request_id="pr_sms_test",
             practice_id=practice_id,
-            kind="request",
+            kind=EmailKind.REQUEST,
             sequence=sequence,
             phones=phones or (PATIENT,),
             body="Sunrise Therapy: $120.00 is due. Pay securely: http://127.0.0.1/pay/x",
@@ -93,7 +94,7 @@ async def sms_stack(harness: Harness, database_url: str, tmp_path: Path) -> Asyn
         server.should_exit = True
         await serving
         await runner.cleanup()
-        await client.http_client.close()  # type: ignore[attr-defined]
+        await client.http_client.close()
 
 
 ZONES = (

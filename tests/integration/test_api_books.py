@@ -182,8 +182,8 @@ async def test_the_books_list_every_payment_and_refund_in_the_practices_days(
 
 async def test_bad_export_parameters_are_422(api: httpx.AsyncClient) -> None:
     await api.patch("/v1/practice", json={"timezone": "Asia/Tokyo"})  # ahead of UTC
-    ok = {"from": "2026-12-01", "to": "2026-12-31"}
-    for params, code, field in (
+    ok: dict[str, str | int] = {"from": "2026-12-01", "to": "2026-12-31"}
+    cases: tuple[tuple[dict[str, str | int], str, str], ...] = (
         ({"to": "2026-12-31"}, "invalid_value", "from"),
         ({**ok, "from": "2026-13-01"}, "invalid_value", "from"),
         ({**ok, "to": "yesterday"}, "invalid_value", "to"),
@@ -195,7 +195,8 @@ async def test_bad_export_parameters_are_422(api: httpx.AsyncClient) -> None:
         ({**ok, "cursor": "not-a-cursor"}, "invalid_cursor", "cursor"),
         ({**ok, "cursor": "W251bGwsICJ4Il0"}, "invalid_cursor", "cursor"),  # [null, "x"]
         ({**ok, "facility_id": "fac\x00"}, "invalid_value", "facility_id"),
-    ):
+    )
+    for params, code, field in cases:
         resp = await api.get("/v1/payments", params=params)
         assert error_of(resp) == (422, code, field), (params, resp.text)
     bad_csv = await api.get("/v1/payments.csv", params={**ok, "from": "2027-01-01"})

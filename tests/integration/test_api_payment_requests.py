@@ -144,8 +144,8 @@ async def test_another_practice_sees_404_and_empty_lists(
         mine = await create(api)
         rid = mine["id"]
         assert error_of(await api.get(f"{PR}/{rid}", headers=other))[:2] == (404, "not_found")
-        for path, body in (("cancel", {}), ("resend", {})):
-            resp = await api.post(f"{PR}/{rid}/{path}", json=body, headers=other)
+        for path in ("cancel", "resend"):
+            resp = await api.post(f"{PR}/{rid}/{path}", json={}, headers=other)
             assert error_of(resp)[:2] == (404, "not_found")
         resp = await api.patch(f"{PR}/{rid}", json={"amount": 100}, headers=other)
         assert error_of(resp)[:2] == (404, "not_found")

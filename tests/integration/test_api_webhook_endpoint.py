@@ -66,6 +66,7 @@ async def test_put_generates_a_secret_once_and_validates_the_url(
     secret = resp.json()["secret"]
     assert secret.startswith("whsec_") and len(secret) > 30
     stored = await harness.pool.fetchrow("SELECT url, secret FROM webhook_endpoints")
+    assert stored is not None
     assert (stored["url"], stored["secret"]) == ("https://localhost/hooks", secret)
     resp = await api.put(
         "/v1/webhook-endpoint", json={"url": "https://localhost:8443", "secret": SECRET}
@@ -105,7 +106,7 @@ async def test_payment_events_arrive_signed_with_stable_ids_and_a_500_is_retried
     assert all(sig == "valid" for _, _, sig in receiver.seen)
     failed = [body for s, body, _ in receiver.seen if s == 500]
     assert len(failed) == 1 and failed[0]["id"] in {b["id"] for _, b in delivered}
-    assert sorted(b["id"] for _, b in delivered) == sorted(ids)
+    assert sorted(str(b["id"]) for _, b in delivered) == sorted(ids)
     paid = next(b for _, b in delivered if b["type"] == "payment_request.paid")
     assert paid["data"]["payment_request_id"] == rid  # type: ignore[index]
     attempts = await harness.pool.fetchval(

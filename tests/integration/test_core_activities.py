@@ -18,8 +18,11 @@ from payreq.pay_links import PayLinks
 from tests.support import Harness, create_succeeded_intent
 from tests.support import test_links as links_for_tests
 from workflows.types import (
+    ChargeStatus,
+    EventType,
     PaymentRecord,
     RefundInput,
+    RefundReason,
     RequestEvent,
     RequestSnapshot,
     RequestState,
@@ -50,7 +53,11 @@ def snapshot(
         expires_at=now + timedelta(days=60),
         payments=(
             PaymentRecord(
-                payment_id="pi_1", amount=paid, charge_status="succeeded", applied=paid, paid_at=now
+                payment_id="pi_1",
+                amount=paid,
+                charge_status=ChargeStatus.SUCCEEDED,
+                applied=paid,
+                paid_at=now,
             ),
         )
         if paid
@@ -61,7 +68,9 @@ def snapshot(
         request=inp,
         state=state,
         updated_at=now,
-        new_events=(RequestEvent(seq=version, at=now, type=f"v{version}"),),
+        new_events=(
+            RequestEvent(seq=version, at=now, type=EventType.CREATED, detail=f"v{version}"),
+        ),
     )
 
 
@@ -78,17 +87,18 @@ async def test_a_late_write_never_overwrites_a_newer_version(harness: Harness) -
     row = await harness.pool.fetchrow(
         "SELECT version, status, amount_paid FROM payment_requests WHERE id='pr_core'"
     )
+    assert row is not None
     assert tuple(row) == (3, "partially_paid", 4000)
     # A retry of the same version is harmless too.
     again = await env.run(acts.save_request, snapshot(harness, 3, Status.PARTIALLY_PAID, 4000))
     assert not again.stored
-    types = [
-        r["type"]
+    details = [
+        r["detail"]
         for r in await harness.pool.fetch(
-            "SELECT type FROM request_events WHERE payment_request_id='pr_core' ORDER BY seq"
+            "SELECT detail FROM request_events WHERE payment_request_id='pr_core' ORDER BY seq"
         )
     ]
-    assert types == ["v1", "v2", "v3"]
+    assert details == ["v1", "v2", "v3"]
 
 
 async def test_pay_token_is_derived_stored_hashed_and_the_same_on_retry(
@@ -103,6 +113,7 @@ async def test_pay_token_is_derived_stored_hashed_and_the_same_on_retry(
     row = await harness.pool.fetchrow(
         "SELECT token_hash, key_id FROM pay_tokens WHERE payment_request_id='pr_core'"
     )
+    assert row is not None
     assert row["token_hash"] == hash_token(token) and row["key_id"] == links.ring.active
     assert token not in str(await harness.pool.fetch("SELECT * FROM pay_tokens"))
     # A retried activity (its first result lost) derives the same link: nothing to revoke.
@@ -114,6 +125,7 @@ async def test_pay_token_is_derived_stored_hashed_and_the_same_on_retry(
     assert links.token(links.ring.active, "pr_other") != token
     # After a rotation (a new key first), the link is re-derived from the key id it names.
     rotated = Keyring(keys={"new": b"n" * 32, **links.ring.keys}, active="new")
+    assert row is not None
     assert PayLinks(rotated, "http://h").token(row["key_id"], "pr_core") == token
 
 
@@ -129,14 +141,16 @@ async def test_refund_is_made_once_however_often_the_activity_runs(harness: Harn
     acts = StripeActivities(harness.pool, harness.stripe)
     env = ActivityEnvironment()
     intent = await create_succeeded_intent(harness.stripe, 8000, "pr_refund")
-    inp = RefundInput(request_id="pr_refund", payment_id=intent, amount=3000, reason="overpayment")
+    inp = RefundInput(
+        request_id="pr_refund", payment_id=intent, amount=3000, reason=RefundReason.OVERPAYMENT
+    )
     results = await asyncio.gather(*(env.run(acts.refund_payment, inp) for _ in range(3)))
     again = await env.run(acts.refund_payment, inp)
     assert len({r.refund_id for r in results}) == 1
     assert again.refund_id == results[0].refund_id
     refunds = await harness.stripe.v1.refunds.list_async({"payment_intent": intent})
     assert [r.amount for r in refunds.data] == [3000]
-    other = await env.run(acts.refund_payment, replace(inp, reason="closed"))
+    other = await env.run(acts.refund_payment, replace(inp, reason=RefundReason.CLOSED))
     assert other.refund_id != again.refund_id
 
 

@@ -171,7 +171,7 @@ async def test_a_panel_session_records_only_on_its_own_patients_requests(
             json=session_body(patient={"id": "pt_A", "first_name": "A", "last_name": "L"}),
             headers={"Authorization": f"Bearer {other_key}"},
         )
-        cash = {"amount": 12000, "method": "cash"}
+        cash: dict[str, Any] = {"amount": 12000, "method": "cash"}
         async with panel(api, secret) as p:
             resp = await p.post(f"/embed/api/payment-requests/{theirs['id']}/payments", json=cash)
             assert error_of(resp)[:2] == (404, "not_found")

@@ -147,6 +147,7 @@ async def send(h: Harness, cfg: Settings) -> str:
     row = await h.pool.fetchrow(
         "SELECT status, smtp_reply FROM email_deliveries WHERE recipient = $1", MARIA
     )
+    assert row is not None
     return str(row["status"])
 
 

@@ -4,9 +4,12 @@ see a PaymentIntent only with its client secret."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import httpx
 import pytest
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from tests.support import Harness
 
@@ -70,10 +73,16 @@ async def test_payment_method_types_is_refused_as_on_api_2026_09_30(
     harness: Harness, fake_stripe: str
 ) -> None:
     """So the fake catches a regression to the removed parameter instead of accepting it."""
-    base = {"amount": 700, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+    base: PaymentIntentCreateParams = {
+        "amount": 700,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+    }
     with pytest.raises(stripe.InvalidRequestError) as refused:
         await harness.stripe.v1.payment_intents.create_async(
-            {**base, "payment_method_types": ["card"]}  # what the API refuses
+            # what the API refuses, and so what the SDK's types no longer have
+            cast(PaymentIntentCreateParams, {**base, "payment_method_types": ["card"]})
         )
     assert refused.value.code == "payment_method_types_no_longer_supported"
     async with httpx.AsyncClient() as http:  # out of the session's record: the test sent it

@@ -18,6 +18,7 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -46,6 +47,7 @@ def fuzz(base_url: str, api_key: str) -> tuple[int, list[str]]:
     failures: list[str] = []
     auth = {"Authorization": f"Bearer {api_key}"}
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategy = operation.as_strategy(generation_mode=mode, headers=auth)

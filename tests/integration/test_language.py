@@ -39,7 +39,7 @@ SPANISH_MONTHS = [
 def plain(msg: EmailMessage, subtype: str) -> str:
     part = msg.get_body(preferencelist=(subtype,))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())
 
 
 async def mail_to(harness: Harness, address: str, count: int) -> list[EmailMessage]:

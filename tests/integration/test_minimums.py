@@ -13,7 +13,7 @@ from workflows.types import PaymentReceived
 
 
 async def test_a_request_below_stripes_minimum_is_422(api: httpx.AsyncClient) -> None:
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"amount": 49, "balance_due": 49}, "amount_below_minimum"),
         ({"amount": 49, "balance_due": 49, "currency": "jpy"}, "amount_below_minimum"),
         ({"amount": 29, "balance_due": 29, "currency": "gbp"}, "amount_below_minimum"),

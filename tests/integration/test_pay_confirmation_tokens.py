@@ -51,7 +51,7 @@ async def test_a_confirmation_token_becomes_one_confirmed_intent_and_pays(
         assert body["status"] == "succeeded" and body["client_secret"]
 
         async def remaining() -> bool:
-            return (await read_model(harness, request_id))["amount_remaining"] == 7000
+            return bool((await read_model(harness, request_id))["amount_remaining"] == 7000)
 
         await eventually(remaining, timeout=15)
     intent = await harness.stripe.v1.payment_intents.retrieve_async(body["payment_intent_id"])

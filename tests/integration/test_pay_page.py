@@ -143,5 +143,5 @@ async def test_the_payment_element_is_configured_for_the_practices_account(
     assert "data-stripe-account" not in html  # the platform's own account
     settings = api._transport.app.state.deps.settings  # type: ignore[attr-defined]
     connected = replace(link, stripe_account_id="acct_1PracticeOwn")
-    page = render_pay(connected, token, settings).body.decode()
+    page = bytes(render_pay(connected, token, settings).body).decode()
     assert 'data-stripe-account="acct_1PracticeOwn"' in page

@@ -4,6 +4,7 @@ to the app: the balance changes only when Stripe's webhook confirms the payment.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import replace
 
 import httpx
@@ -154,12 +155,12 @@ def test_the_idempotency_key_is_made_of_business_ids() -> None:
     assert charge.idempotency_key.startswith("pr_1:pay:")
 
 
-async def _eq(value: object, expected: object) -> bool:
-    return await value == expected  # type: ignore[misc]
+async def _eq(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
 
 
 async def _status_is(h: Harness, request_id: str, status: str) -> bool:
-    return (await read_model(h, request_id))["status"] == status
+    return bool((await read_model(h, request_id))["status"] == status)
 
 
 async def test_paying_is_checked_against_the_read_model_with_no_worker_running(

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from google.protobuf.message import Message
 from pydantic import SecretStr
+from starlette.types import Receive, Scope, Send
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.client import Client
@@ -233,9 +234,9 @@ def test_exception_messages_and_secret_shapes_never_reach_a_log_line() -> None:
 
 
 async def test_request_id_is_made_when_missing_and_unsafe_ones_are_replaced() -> None:
-    async def app(scope: dict[str, object], receive: object, send: object) -> None:
-        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
-        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=RequestContextMiddleware(app)), base_url="http://t"

@@ -17,8 +17,8 @@ from payreq.codec import Keyring
 from payreq.temporal import converter_for
 from tests.integration.pay_helpers import read_model, silence_webhook, start_request
 from tests.support import BIN_DIR, TEST_PAYLOAD_KEY, Harness, eventually
-from workflows.reconcile import ReconcileInput, ReconcileResult, ReconcileWorkflow
-from workflows.types import SEARCH_ATTRIBUTES
+from workflows.reconcile import ReconcileWorkflow
+from workflows.types import SEARCH_ATTRIBUTES, ReconcileInput, ReconcileResult
 
 
 async def reconcile(h: Harness) -> ReconcileResult:
@@ -98,4 +98,4 @@ async def test_the_schedule_reconciles_a_missed_payment(
 
 
 async def _remaining_is(h: Harness, request_id: str, amount: int) -> bool:
-    return (await read_model(h, request_id))["amount_remaining"] == amount
+    return bool((await read_model(h, request_id))["amount_remaining"] == amount)

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from activities.reconcile import SCHEDULE_ID
@@ -69,7 +70,8 @@ async def test_a_worker_start_applies_no_schedule_and_migrate_applies_it_once(
             assert f"schedule {SCHEDULE_ID}: applied" in out.decode(), out.decode()
         await eventually(lambda: _has_one(dev_server), timeout=10)
         desc = await dev_server.client.get_schedule_handle(SCHEDULE_ID).describe()
-        assert desc.schedule.action.task_queue == harness.task_queue  # type: ignore[union-attr]
+        assert isinstance(desc.schedule.action, ScheduleActionStartWorkflow)
+        assert desc.schedule.action.task_queue == harness.task_queue
     finally:
         worker.terminate()
         await asyncio.wait_for(worker.wait(), 40)

@@ -49,6 +49,7 @@ async def test_stop_ends_texts_from_the_practice_until_start(sms: Sms, harness: 
     assert [p.outcome for p in resumed.phones] == [TextOutcome.QUEUED]
     assert len(sms.texts()) == 2
     row = await harness.pool.fetchrow("SELECT opted_out, keyword FROM sms_opt_outs")
+    assert row is not None
     assert (row["opted_out"], row["keyword"]) == (False, "UNSTOP")
 
 

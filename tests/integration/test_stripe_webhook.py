@@ -227,6 +227,7 @@ async def test_a_payment_after_cancel_is_refunded_and_recorded(
     assert first.status_code == 200 and first.json()["outcome"] == "refunded_after_close"
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
     refund = await harness.pool.fetchrow("SELECT * FROM refunds WHERE payment_id = $1", payment)
+    assert refund is not None
     assert refund["idempotency_key"] == f"{request_id}:closed:{payment}"
     assert refund["stripe_refund_id"] and refund["amount"] == 6000
     assert await harness.pool.fetchval("SELECT count(*) FROM refunds") == 1
@@ -293,11 +294,12 @@ async def test_temporal_unreachable_is_a_5xx_and_records_nothing(
 
 
 async def _paid(h: Harness, request_id: str, amount: int) -> bool:
-    return (await read_model(h, request_id))["amount_paid"] == amount
+    return bool((await read_model(h, request_id))["amount_paid"] == amount)
 
 
 async def _payment_status(h: Harness, payment_id: str, status: str) -> bool:
-    return await h.pool.fetchval("SELECT status FROM payments WHERE id = $1", payment_id) == status
+    found = await h.pool.fetchval("SELECT status FROM payments WHERE id = $1", payment_id)
+    return bool(found == status)
 
 
 async def test_a_refund_stripe_refuses_after_close_is_recorded_and_acknowledged(
@@ -316,6 +318,7 @@ async def test_a_refund_stripe_refuses_after_close_is_recorded_and_acknowledged(
         resp = await post_event(api, body)
     assert resp.status_code == 200 and resp.json()["outcome"] == "refund_refused"
     refund = await harness.pool.fetchrow("SELECT * FROM refunds WHERE payment_id = $1", unknown)
+    assert refund is not None
     assert refund["status"] == "failed" and refund["stripe_refund_id"] is None
     types = await harness.pool.fetch(
         "SELECT type FROM request_events WHERE payment_request_id = $1 AND seq < 0", request_id

@@ -12,12 +12,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from payreq.stripe.inbox import StripeInbox
 from tests.integration.pay_helpers import intent_object, start_request, state_of
@@ -31,8 +34,11 @@ from workflows.types import (
     PaymentReceived,
     PaymentStatus,
     RefundReceived,
+    RequestState,
     workflow_id,
 )
+
+_Arg = TypeVar("_Arg")
 
 REQUESTED = 10_000
 AMOUNTS = (500, 2_500, 4_000, 7_000, 12_000)
@@ -222,7 +228,7 @@ async def test_any_sequence_keeps_the_balance_a_ledger_would(
                 model.refund(pid, cumulative, amounts[pid])
             elif kind == "dispute" and ids:
                 pid = ids[int(str(a)) % len(ids)]
-                dstatus, closed = b  # type: ignore[misc]
+                dstatus, closed = cast(tuple[str, bool], b)
                 await handle.signal(
                     PaymentRequestWorkflow.dispute_changed,
                     DisputeChanged(
@@ -270,20 +276,28 @@ def _is_real(pid: str) -> bool:
     return pid in _REAL
 
 
-async def _pay(handle: object, pid: str, amount: int, status: str, at: datetime) -> None:
+async def _pay(
+    handle: WorkflowHandle[Any, Any], pid: str, amount: int, status: str, at: datetime
+) -> None:
     if status == "succeeded":
         _REAL.add(pid)
-    await handle.signal(  # type: ignore[attr-defined]
+    await handle.signal(
         PaymentRequestWorkflow.payment_received,
         PaymentReceived(payment_id=pid, amount=amount, status=PaymentStatus(status), at=at),
     )
 
 
-async def _update(handle: object, update: object, arg: object, expected_error: str | None) -> None:
+async def _update(
+    handle: WorkflowHandle[Any, Any],
+    update: UpdateMethodMultiParam[[PaymentRequestWorkflow, _Arg], RequestState],
+    arg: _Arg,
+    expected_error: str | None,
+) -> None:
     try:
-        await handle.execute_update(update, arg)  # type: ignore[attr-defined]
+        await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as exc:
-        assert exc.cause.type == expected_error  # type: ignore[union-attr]
+        assert isinstance(exc.cause, ApplicationError), exc
+        assert exc.cause.type == expected_error
         return
     except RPCError as exc:  # the workflow completed when the request closed
         assert exc.status == RPCStatusCode.NOT_FOUND and expected_error == "RequestClosed"

@@ -51,8 +51,8 @@ async def test_worker_killed_at_random_instants_loses_and_doubles_nothing(stack:
                 await asyncio.sleep(rng.uniform(0, 1))
                 stack.start_worker()
 
-        results = await asyncio.gather(killer(), *(lifecycle(n) for n in range(requests)))
-        ids: list[str] = list(results[1:])
+        lifecycles = asyncio.gather(*(lifecycle(n) for n in range(requests)))
+        _, ids = await asyncio.gather(killer(), lifecycles)
 
     async def all_done() -> bool:
         paid = await pool.fetchval(

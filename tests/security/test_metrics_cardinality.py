@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 
 def series(text: str) -> set[tuple[str, ...]]:
-    found = set()
+    found: set[tuple[str, ...]] = set()
     for family in text_string_to_metric_families(text):
         if family.name == "payreq_http_requests":
             for sample in family.samples:

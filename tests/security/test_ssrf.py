@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from activities.webhooks import WebhookActivities
 from payreq.egress import SafeTransport, safe_client
@@ -75,9 +76,7 @@ async def test_every_form_is_refused_at_connect_time(harness: Harness) -> None:
 
 
 @asynccontextmanager
-async def receiver(
-    handler: web.RequestHandler, tls: ssl.SSLContext | None = None
-) -> AsyncIterator[int]:
+async def receiver(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app)
@@ -123,6 +122,7 @@ async def test_the_worker_refuses_a_stored_loopback_url_at_connect_time(harness:
                 await activities.deliver_events(DeliverEventsInput(event_ids=(event_id,)))
     assert seen == []
     row = await harness.pool.fetchrow("SELECT * FROM outbound_events WHERE id = $1", event_id)
+    assert row is not None
     assert row["delivered_at"] is None and "refused destination" in row["last_error"]
 
 

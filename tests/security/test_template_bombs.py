@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from jinja2.sandbox import SecurityError as SandboxRefused
+from jinja2.exceptions import SecurityError as SandboxRefused
 
 from payreq.rendering.emails import Template, render, sample_context
 

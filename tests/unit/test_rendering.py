@@ -16,11 +16,11 @@ from payreq.rendering.emails import (
     Template,
     TemplateInvalid,
     default_template,
-    money,
     render,
     sample_context,
     validate,
 )
+from payreq.rendering.locale import money
 from workflows.types import EmailInput, EmailKind
 
 GOOD = Template(

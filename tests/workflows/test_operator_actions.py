@@ -24,7 +24,9 @@ from workflows.types import (
 FOREVER = [451] * 100_000  # more 4xx answers than the email window has attempts
 
 
-async def _start(h: Harness, **overrides: object) -> tuple[WorkflowHandle, str]:
+async def _start(
+    h: Harness, **overrides: object
+) -> tuple[WorkflowHandle[PaymentRequestWorkflow, RequestState], str]:
     inp = h.request_input(**overrides)
     handle = await h.client.start_workflow(
         PaymentRequestWorkflow.run, inp, id=workflow_id(inp.request_id), task_queue=h.task_queue
@@ -52,6 +54,7 @@ async def test_cancel_from_the_temporal_ui_closes_the_request_like_the_api(
     row = await h.pool.fetchrow(
         "SELECT status, closed_at FROM payment_requests WHERE id = $1", request_id
     )
+    assert row is not None
     assert row["status"] == "cancelled" and row["closed_at"] is not None
     assert await h.pool.fetchval(
         "SELECT revoked_at FROM pay_tokens WHERE payment_request_id = $1", request_id
@@ -86,6 +89,7 @@ async def test_cancel_from_the_temporal_ui_while_the_first_email_hangs(harness: 
         h.smtp.answering.set()
     assert result.status == Status.CANCELLED
     row = await h.pool.fetchrow("SELECT status FROM payment_requests WHERE id = $1", request_id)
+    assert row is not None
     assert row["status"] == "cancelled"
     assert await h.pool.fetchval(
         "SELECT revoked_at FROM pay_tokens WHERE payment_request_id = $1", request_id
@@ -132,6 +136,7 @@ async def test_a_receipt_address_failing_for_the_whole_window_lets_the_request_c
         " WHERE payment_request_id = $1 AND kind = 'receipt'",
         request_id,
     )
+    assert row is not None
     assert row["status"] == "failed" and row["attempts"] > 10, dict(row)
     assert row["smtp_reply"].startswith("451"), dict(row)
 

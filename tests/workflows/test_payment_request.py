@@ -3,10 +3,13 @@ Postgres, SMTP and localstripe."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,7 +29,9 @@ from workflows.types import (
 )
 
 
-async def start(h: Harness, inp: PaymentRequestInput) -> WorkflowHandle:
+async def start(
+    h: Harness, inp: PaymentRequestInput
+) -> WorkflowHandle[PaymentRequestWorkflow, RequestState]:
     handle = await h.client.start_workflow(
         PaymentRequestWorkflow.run, inp, id=workflow_id(inp.request_id), task_queue=h.task_queue
     )
@@ -35,7 +40,7 @@ async def start(h: Harness, inp: PaymentRequestInput) -> WorkflowHandle:
     return handle
 
 
-async def state(handle: WorkflowHandle) -> RequestState:
+async def state(handle: WorkflowHandle[PaymentRequestWorkflow, RequestState]) -> RequestState:
     return await handle.query(PaymentRequestWorkflow.state)
 
 
@@ -54,14 +59,19 @@ async def test_request_email_is_sent_and_read_model_written(harness: Harness) ->
         assert st.pay_url.startswith("http://127.0.0.1:8000/pay/")
         [msg] = h.smtp.to("maria@example.com")
         assert "Sunrise Therapy" in msg["Subject"] and "$120.00" in msg["Subject"]
-        text = msg.get_body(("plain",)).get_content()
+        body = msg.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
         assert st.pay_url in text and "Downtown Clinic" in text
         row = await h.pool.fetchrow("SELECT * FROM payment_requests WHERE id=$1", inp.request_id)
+        assert row is not None
         assert row["status"] == "sent" and row["amount_remaining"] == 12000
         await handle.cancel()
 
 
-async def _status_is(handle: WorkflowHandle, status: Status) -> RequestState | None:
+async def _status_is(
+    handle: WorkflowHandle[PaymentRequestWorkflow, RequestState], status: Status
+) -> RequestState | None:
     st = await state(handle)
     return st if st.status == status else None
 
@@ -82,6 +92,7 @@ async def test_partial_payments_down_to_zero_send_receipt_and_complete(harness: 
         assert any("receipt" in s for s in subjects), subjects
         assert any("we received $50.00, $70.00 remains" in s for s in subjects), subjects
         row = await h.pool.fetchrow("SELECT * FROM payment_requests WHERE id=$1", inp.request_id)
+        assert row is not None
         assert (row["status"], row["amount_paid"], row["amount_remaining"]) == ("paid", 12000, 0)
         assert (
             await h.pool.fetchval(
@@ -99,7 +110,7 @@ async def test_same_payment_ten_times_out_of_order_with_refunds_is_exact(harness
         refund_first = RefundReceived(
             payment_id="pi_b", amount_refunded=1000, payment_amount=6000, at=datetime.now(UTC)
         )
-        signals = [refund_first]
+        signals: list[PaymentReceived | RefundReceived] = [refund_first]
         signals += [paid("pi_a", 5000)] * 10
         signals += [paid("pi_b", 6000)] * 3
         signals += [
@@ -145,7 +156,9 @@ async def test_same_payment_ten_times_out_of_order_with_refunds_is_exact(harness
         await handle.cancel()
 
 
-async def _paid_is(handle: WorkflowHandle, amount: int) -> RequestState | None:
+async def _paid_is(
+    handle: WorkflowHandle[PaymentRequestWorkflow, RequestState], amount: int
+) -> RequestState | None:
     st = await state(handle)
     return st if st.amount_paid == amount else None
 
@@ -176,6 +189,7 @@ async def test_overpayment_is_applied_and_excess_refunded_once(harness: Harness)
         row = await h.pool.fetchrow(
             "SELECT amount_paid, amount_overpaid FROM payment_requests WHERE id=$1", inp.request_id
         )
+        assert row is not None
         assert tuple(row) == (10000, 6000)
 
 
@@ -229,6 +243,7 @@ async def test_payment_reaching_a_closing_request_is_refunded_in_full(harness: H
         [late] = result.payments
         assert (late.amount, late.applied) == (3000, 0)
         refund = await h.pool.fetchrow("SELECT * FROM refunds WHERE payment_id=$1", intent)
+        assert refund is not None
         assert (refund["amount"], refund["reason"], refund["status"]) == (
             3000,
             "closed",
@@ -249,10 +264,12 @@ async def test_invalid_updates_are_rejected_before_touching_history(harness: Har
         before = await _update_events(handle)
         with pytest.raises(WorkflowUpdateFailedError) as below:
             await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput(amount=3000))
-        assert below.value.cause.type == "AmountBelowPaid"  # type: ignore[union-attr]
+        assert isinstance(below.value.cause, ApplicationError)
+        assert below.value.cause.type == "AmountBelowPaid"
         with pytest.raises(WorkflowUpdateFailedError) as nothing:
             await handle.execute_update(PaymentRequestWorkflow.change, ChangeInput())
-        assert nothing.value.cause.type == "InvalidChange"  # type: ignore[union-attr]
+        assert isinstance(nothing.value.cause, ApplicationError)
+        assert nothing.value.cause.type == "InvalidChange"
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(PaymentRequestWorkflow.resend, ResendInput(emails=()))
         assert await _update_events(handle) == before == 0
@@ -267,7 +284,7 @@ async def test_invalid_updates_are_rejected_before_touching_history(harness: Har
             await handle.execute_update(PaymentRequestWorkflow.cancel, CancelInput())
 
 
-async def _update_events(handle: WorkflowHandle) -> int:
+async def _update_events(handle: WorkflowHandle[PaymentRequestWorkflow, RequestState]) -> int:
     """Updates that made it into history (accepted); a validator's rejection never does."""
     events = (await handle.fetch_history()).events
     return sum(
@@ -292,6 +309,7 @@ async def test_unpaid_request_expires_and_revokes_its_link(
         row = await h.pool.fetchrow(
             "SELECT status, closed_at FROM payment_requests WHERE id=$1", inp.request_id
         )
+        assert row is not None
         assert row["status"] == "expired" and row["closed_at"] is not None
         kinds = [m["Subject"] for m in h.smtp.to("maria@example.com")]
         assert len(kinds) == 2 and kinds[1].startswith("Reminder")
@@ -326,15 +344,16 @@ async def test_continue_as_new_keeps_the_state(harness: Harness) -> None:
         row = await h.pool.fetchrow(
             "SELECT version, status, amount_paid FROM payment_requests WHERE id=$1", inp.request_id
         )
+        assert row is not None
         assert tuple(row) == (result.version, "paid", 12000)
 
 
-def _child_starts(events: list) -> list[str]:  # type: ignore[type-arg]
+def _child_starts(events: Sequence[HistoryEvent]) -> list[str]:
     kind = "start_child_workflow_execution_initiated_event_attributes"
     return [getattr(e, kind).workflow_id for e in events if e.WhichOneof("attributes") == kind]
 
 
-def _activities(events: list, name: str) -> int:  # type: ignore[type-arg]
+def _activities(events: Sequence[HistoryEvent], name: str) -> int:
     kind = "activity_task_scheduled_event_attributes"
     return sum(
         1

@@ -48,7 +48,10 @@ async def skip_to(env: WorkflowEnvironment, instant: datetime) -> None:
 
 
 def expected(
-    anchor: datetime, days: int, policy: ReminderPolicy, handle: WorkflowHandle
+    anchor: datetime,
+    days: int,
+    policy: ReminderPolicy,
+    handle: WorkflowHandle[PaymentRequestWorkflow, RequestState],
 ) -> datetime:
     """`days` calendar days after the anchor's local date, at the local send time, with
     Saturday and Sunday moved to the Monday, plus the request's own offset (tests/unit)."""
@@ -62,12 +65,14 @@ def expected(
     return local.replace(tzinfo=zone).astimezone(UTC) + offset
 
 
-async def state(handle: WorkflowHandle) -> RequestState:
+async def state(handle: WorkflowHandle[PaymentRequestWorkflow, RequestState]) -> RequestState:
     st: RequestState = await handle.query(PaymentRequestWorkflow.state)
     return st
 
 
-async def start(h: Harness, created_at: datetime, policy: ReminderPolicy) -> WorkflowHandle:
+async def start(
+    h: Harness, created_at: datetime, policy: ReminderPolicy
+) -> WorkflowHandle[PaymentRequestWorkflow, RequestState]:
     inp = h.request_input(emails=(MARIA,), created_at=created_at, policy=policy)
     handle = await h.client.start_workflow(
         PaymentRequestWorkflow.run, inp, id=workflow_id(inp.request_id), task_queue=h.task_queue
@@ -85,7 +90,10 @@ def reminders(h: Harness) -> list[str]:
 
 
 async def reminder_arrives_at(
-    env: WorkflowEnvironment, h: Harness, handle: WorkflowHandle, at: datetime
+    env: WorkflowEnvironment,
+    h: Harness,
+    handle: WorkflowHandle[PaymentRequestWorkflow, RequestState],
+    at: datetime,
 ) -> None:
     """Nothing a minute before `at`; the reminder a minute after."""
     count = len(reminders(h))
@@ -238,7 +246,8 @@ async def uncached_worker(h: Harness) -> AsyncIterator[None]:
     worker that has stopped: the next worker picks the workflow up at once."""
     async with h.worker() as real:
         config = real.config()
-    async with Worker(**{**config, "max_cached_workflows": 0}):  # type: ignore[misc]
+    config["max_cached_workflows"] = 0
+    async with Worker(**config):
         yield
 
 
