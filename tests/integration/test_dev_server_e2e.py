@@ -62,5 +62,6 @@ async def test_request_runs_end_to_end_on_the_dev_server(
         assert attrs.get(SEARCH_ATTRIBUTES[0]) == "paid"
         assert attrs.get(SEARCH_ATTRIBUTES[2]) == 0
         subjects = [m["Subject"] for m in h.smtp.to("maria@example.com")]
-        assert len(subjects) == 3 and "receipt" in subjects[-1]
+        # The first payment's email and the receipt go out side by side: either may land first.
+        assert len(subjects) == 3 and sum("receipt" in s for s in subjects) == 1
         assert len(h.smtp.to("maria@example.com")) == 3
