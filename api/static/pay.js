@@ -95,6 +95,7 @@
     mode: "payment",
     amount: remaining,
     currency: currency,
+    locale: lang === "es" ? "es" : "en",  // the Payment Element's own labels in the page's language
     paymentMethodTypes: d.paymentMethodTypes.split(" "),
   });
   var paymentElement = elements.create("payment", { layout: "tabs" });

@@ -25,6 +25,7 @@ async def test_defaults_are_readable(api: httpx.AsyncClient, harness: Harness) -
         "platform_fee_bps": 0,
         "min_payment_amount": 100,
         "min_payment_percent": 0,
+        "default_language": "en",
     }
 
 
