@@ -77,12 +77,19 @@
     return { wrap: wrap, field: f };
   }
 
-  function cardForm(container) {
+  // The Payment Element's labels follow elements({locale}), as Stripe's own do.
+  var LABELS = {
+    en: { number: "Card number", expiry: "Expiration date (MM / YY)", cvc: "Security code", mmyy: "MM / YY" },
+    es: { number: "Número de tarjeta", expiry: "Fecha de vencimiento (MM / AA)", cvc: "Código de seguridad", mmyy: "MM / AA" },
+  };
+
+  function cardForm(container, locale) {
+    var t = LABELS[locale] || LABELS.en;
     var box = document.createElement("div");
     Object.assign(box.style, { display: "flex", flexWrap: "wrap", columnGap: "0.75rem" });
-    var number = input("dev-card-number", "Card number", "4242 4242 4242 4242", { autocomplete: "cc-number" });
-    var expiry = input("dev-card-expiry", "Expiration date (MM / YY)", "12 / 34", { autocomplete: "cc-exp", placeholder: "MM / YY", flex: "1 1 8rem" });
-    var cvc = input("dev-card-cvc", "Security code", "123", { autocomplete: "cc-csc", placeholder: "CVC", flex: "1 1 6rem" });
+    var number = input("dev-card-number", t.number, "4242 4242 4242 4242", { autocomplete: "cc-number" });
+    var expiry = input("dev-card-expiry", t.expiry, "12 / 34", { autocomplete: "cc-exp", placeholder: t.mmyy, flex: "1 1 8rem" });
+    var cvc = input("dev-card-cvc", t.cvc, "123", { autocomplete: "cc-csc", placeholder: "CVC", flex: "1 1 6rem" });
     [number, expiry, cvc].forEach(function (x) { box.appendChild(x.wrap); });
     container.appendChild(box);
     return { number: number.field, expiry: expiry.field, cvc: cvc.field };
@@ -118,7 +125,7 @@
         return {
           mount: function (selector) {
             var container = typeof selector === "string" ? document.querySelector(selector) : selector;
-            state.fields = cardForm(container);
+            state.fields = cardForm(container, state.options.locale);
             Object.keys(state.fields).forEach(function (k) {
               state.fields[k].addEventListener("input", function () {
                 state.submitted = false;
