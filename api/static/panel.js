@@ -61,11 +61,14 @@
       try { window.parent.postMessage(message, origin); } catch (e) { /* not that origin */ }
     });
   }
+  // In a frame the host page grows the frame to fit us, so the dialog takes its full height
+  // (panel.css), placed in the page rather than fixed, so focusing a field scrolls the host.
+  if (window.parent !== window) document.documentElement.classList.add("framed");
   var lastHeight = 0;
   function postHeight() {
     var h = Math.ceil(document.documentElement.getBoundingClientRect().height);
     // The open dialog is in the top layer, outside the page's height: ask for room for all of it.
-    if (dialog.open) h = Math.max(h, Math.ceil(dialog.scrollHeight + 2 * DIALOG_MARGIN_PX));
+    if (dialog.open) h = Math.max(h, Math.ceil(dialog.getBoundingClientRect().height + 2 * DIALOG_MARGIN_PX));
     if (h !== lastHeight) { lastHeight = h; tell({ type: "payreq.panel.height", height: h }); }
   }
   if (window.ResizeObserver) {
