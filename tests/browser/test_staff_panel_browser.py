@@ -158,7 +158,9 @@ async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Pat
     # 3b. opened again, the window is pre-filled afresh; Escape closes it, focus goes back
     await create.click()
     assert await amount.input_value() == "185.00"
-    assert await emails.input_value() == "" and await dialog.get_by_label("Note").input_value() == ""
+    assert (
+        await emails.input_value() == "" and await dialog.get_by_label("Note").input_value() == ""
+    )
     facility = dialog.get_by_label("Facility")
     assert await facility.evaluate("s => s.selectedOptions[0].text") == "Downtown Clinic"
     assert await panel.locator("#emails-error").is_hidden()
@@ -268,9 +270,11 @@ async def test_the_panel_is_refused_to_an_origin_the_practice_did_not_configure(
             await api.patch("/v1/practice", json={"embed_origins": [allowed]})
             page = await browser.new_page(viewport=DESKTOP)
             await page.goto(allowed)
-            await page.frame_locator("#payreq-panel").get_by_role(
-                "button", name="Create Payment Request"
-            ).wait_for()
+            await (
+                page.frame_locator("#payreq-panel")
+                .get_by_role("button", name="Create Payment Request")
+                .wait_for()
+            )
 
             refused: list[str] = []
             page.on("console", lambda m: refused.append(m.text))
