@@ -19,11 +19,22 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Header
-from pydantic import Field, StrictInt, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, model_validator
 
 from api.deps import Deps, Practice
 from api.errors import ApiError
-from api.schemas.fields import CURRENCIES, Facility, Identifier, Name, PatientIn, Strict
+from api.schemas.fields import (
+    CURRENCIES,
+    Email,
+    Facility,
+    Identifier,
+    Name,
+    PatientIn,
+    Phones,
+    Strict,
+    dedupe_optional,
+    split_emails,
+)
 
 SESSION_TTL = timedelta(minutes=15)
 SECRET_PREFIX = "pss_"
@@ -38,10 +49,22 @@ class StaffIn(Strict):
     name: Name
 
 
+class StaffPatientIn(PatientIn):
+    """The patient, and optionally their own addresses and phones: the request window is
+    pre-filled with them (validated as on create, so a bad one is a 422 here, not later)."""
+
+    emails: Annotated[
+        list[Email],
+        BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
+        AfterValidator(dedupe_optional),
+    ] = []
+    phones: Phones = []
+
+
 class StaffSessionIn(Strict):
     """What the practice software knows about the patient the panel is opened for."""
 
-    patient: PatientIn
+    patient: StaffPatientIn
     balance_due: StrictInt = Field(gt=0, le=99_999_999, description="Cents.")
     currency: str = Field("usd", pattern="^[a-z]{3}$")
     facilities: list[Facility] = Field(min_length=1, max_length=MAX_FACILITIES)
@@ -64,6 +87,8 @@ class StaffSessionIn(Strict):
 class StaffSession:
     practice: Practice
     patient: PatientIn
+    patient_emails: tuple[str, ...]
+    patient_phones: tuple[str, ...]
     balance_due: int
     currency: str
     facilities: tuple[Facility, ...]
@@ -89,8 +114,8 @@ async def create_session(
     await pool.execute(
         """INSERT INTO staff_sessions (secret_hash, practice_id, patient_id, patient_first_name,
                patient_last_name, balance_due, currency, facilities, default_facility_id,
-               staff_id, staff_name, expires_at, api_key_hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13)""",
+               staff_id, staff_name, expires_at, api_key_hash, patient_emails, patient_phones)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)""",
         hash_secret(secret),
         practice.id,
         body.patient.id,
@@ -104,6 +129,8 @@ async def create_session(
         body.staff.name,
         expires_at,
         practice.key_hash,
+        body.patient.emails,
+        body.patient.phones,
     )
     # Expired sessions are useless; sweep a few on the way so the table stays small.
     await pool.execute(
@@ -136,6 +163,8 @@ async def find_session(pool: asyncpg.Pool, secret: str, now: datetime) -> StaffS
             first_name=row["patient_first_name"],
             last_name=row["patient_last_name"],
         ),
+        patient_emails=tuple(row["patient_emails"]),
+        patient_phones=tuple(row["patient_phones"]),
         balance_due=row["balance_due"],
         currency=row["currency"],
         facilities=tuple(Facility(**f) for f in json.loads(row["facilities"])),

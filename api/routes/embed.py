@@ -89,6 +89,8 @@ def _panel_context(session: StaffSession, secret: str, origins: list[str]) -> di
         "balance_major": _major(session.balance_due, session.currency),
         "precision": get_currency_precision(session.currency.upper()),
         "default_facility_id": default,
+        "default_emails": "; ".join(session.patient_emails),
+        "default_phones": "; ".join(session.patient_phones),
         "ttl_minutes": int(SESSION_TTL.total_seconds() // 60),
     }
 

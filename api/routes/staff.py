@@ -23,7 +23,7 @@ from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader
 from api.metrics import Metrics, get_metrics
 from api.resources import PaymentList, PaymentRequestList, PaymentRequestOut, error_responses
-from api.schemas.fields import Email, _split_emails
+from api.schemas.fields import Email, split_emails
 from api.schemas.payment_requests import CancelBody, CreatePaymentRequest, OfflinePaymentBody
 from api.schemas.staff import AddressCheck, EmailsCheck, EmailsIn, PanelCreate, StaffSessionOut
 from api.staff_sessions import CurrentSession, StaffSession, StaffSessionIn, create_session
@@ -167,7 +167,7 @@ async def panel_check_emails(body: EmailsIn, session: CurrentSession) -> EmailsC
     """Each address judged by the practice API's own validator, so the form can point out
     every bad one before sending."""
     checks = []
-    parts: Any = _split_emails(body.emails)
+    parts: Any = split_emails(body.emails)
     for address in parts[:50]:
         try:
             _EMAIL.validate_python(address)

@@ -64,7 +64,7 @@ def _one_email(value: str) -> str:
         raise ValueError(f"not a valid email address: {exc}") from None
 
 
-def _split_emails(value: Any) -> Any:
+def split_emails(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(";") if part.strip()]
     return value
@@ -82,7 +82,7 @@ def _dedupe(values: list[str]) -> list[str]:
     return out
 
 
-def _dedupe_optional(values: list[str]) -> list[str]:
+def dedupe_optional(values: list[str]) -> list[str]:
     """Emails on create: none at all is allowed when phones are given (checked on create)."""
     return _dedupe(values) if values else []
 
@@ -109,7 +109,7 @@ Email = Annotated[str, Field(max_length=254), AfterValidator(_one_email)]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_one_phone)]
 Phones = Annotated[
     list[Phone],
-    BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
+    BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
     AfterValidator(_dedupe_phones),
     Field(
         description="E.164 numbers for text messages: a list, or one string separated by `;`. "
@@ -119,7 +119,7 @@ Phones = Annotated[
 ]
 Emails = Annotated[
     list[Email],
-    BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
+    BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
     AfterValidator(_dedupe),
     Field(
         description="A list of addresses, or one string of addresses separated by `;`. "

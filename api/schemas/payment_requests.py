@@ -32,9 +32,9 @@ from api.schemas.fields import (
     PatientIn,
     Phones,
     Strict,
-    _dedupe_optional,
     _no_nul,
-    _split_emails,
+    dedupe_optional,
+    split_emails,
 )
 from payreq.rendering.locale import Language
 from workflows.types import OfflineMethod
@@ -78,8 +78,8 @@ class CreatePaymentRequest(Strict):
     facility: Facility
     emails: Annotated[
         list[Email],
-        BeforeValidator(_split_emails, json_schema_input_type=list[str] | str),
-        AfterValidator(_dedupe_optional),
+        BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
+        AfterValidator(dedupe_optional),
         Field(
             description="A list of addresses, or one string of addresses separated by `;`. "
             "Duplicates (case-insensitive) are dropped; at most 10. Optional when `phones` "

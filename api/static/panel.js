@@ -12,7 +12,8 @@
   var currency = d.currency;
   var precision = parseInt(d.precision, 10);
   var POLL_MS = 4000;
-  var FIELDS = ["amount", "first_name", "last_name", "facility_id", "emails", "note"];
+  var DIALOG_MARGIN_PX = 16;
+  var FIELDS = ["amount", "first_name", "last_name", "facility_id", "emails", "phones", "note"];
   var STATUS = {
     pending: "Pending", sent: "Sent", partially_paid: "Partially paid", paid: "Paid",
     cancelled: "Cancelled", expired: "Expired", delivery_failed: "Delivery failed",
@@ -30,6 +31,8 @@
   var el = function (id) { return document.getElementById(id); };
   var form = el("create-form");
   var send = el("send");
+  var dialog = el("create-dialog");
+  var opener = el("create-open");
   var expired = false;
   var pendingKey = null;   // the Idempotency-Key of the submission in flight or to retry
   var pendingValues = null;
@@ -58,12 +61,21 @@
       try { window.parent.postMessage(message, origin); } catch (e) { /* not that origin */ }
     });
   }
+  // In a frame the host page grows the frame to fit us, so the dialog takes its full height
+  // (panel.css), placed in the page rather than fixed, so focusing a field scrolls the host.
+  if (window.parent !== window) document.documentElement.classList.add("framed");
   var lastHeight = 0;
   function postHeight() {
     var h = Math.ceil(document.documentElement.getBoundingClientRect().height);
+    // The open dialog is in the top layer, outside the page's height: ask for room for all of it.
+    if (dialog.open) h = Math.max(h, Math.ceil(dialog.getBoundingClientRect().height + 2 * DIALOG_MARGIN_PX));
     if (h !== lastHeight) { lastHeight = h; tell({ type: "payreq.panel.height", height: h }); }
   }
-  if (window.ResizeObserver) new ResizeObserver(postHeight).observe(document.documentElement);
+  if (window.ResizeObserver) {
+    var sizes = new ResizeObserver(postHeight);
+    sizes.observe(document.documentElement);
+    sizes.observe(dialog);
+  }
   window.addEventListener("load", postHeight);
 
   // ---- the panel's API -----------------------------------------------------------------
@@ -85,6 +97,8 @@
     expired = true;
     el("session-expired").hidden = false;
     send.disabled = true;
+    opener.disabled = true;
+    if (dialog.open) dialog.close();
     tell({ type: "payreq.panel.session_expired" });
   }
 
@@ -125,7 +139,11 @@
   // Each address judged by the server's own validator; every bad one is named.
   async function checkEmails() {
     var value = el("emails").value;
-    if (!value.trim()) { setError("emails", ["Enter at least one email address."]); return false; }
+    if (!value.trim()) {
+      if (el("phones").value.trim()) { setError("emails", null); return true; }
+      setError("emails", ["Enter at least one email address or phone number."]);
+      return false;
+    }
     var r = await api("POST", "/emails/check", { emails: value });
     if (!r.ok) return r.status !== 401;
     var bad = r.data.addresses.filter(function (a) { return a.error; });
@@ -141,6 +159,7 @@
       last_name: el("last_name").value,
       facility_id: el("facility_id").value,
       emails: el("emails").value,
+      phones: el("phones").value,
       note: el("note").value,
     };
   }
@@ -166,10 +185,11 @@
       var r = await api("POST", "/payment-requests", v, pendingKey);
       if (!r.ok) { showApiError(r); return; }
       pendingKey = null; pendingValues = null;
-      el("emails").value = "";
-      el("note").value = "";
-      el("sent-status").textContent = "Payment request for " + money(r.data.amount_requested) + " sent to " + r.data.emails.join(", ") + ".";
+      var to = r.data.emails.concat(r.data.phones || []);
+      el("sent-status").textContent = "Payment request for " + money(r.data.amount_requested) + " sent to " + to.join(", ") + ".";
+      dialog.close();
       prependRequest(r.data);
+      loadRequests().catch(function () { /* the next poll shows it */ });
       tell({ type: "payment_request.sent", payment_request: {
         id: r.data.id, amount_requested: r.data.amount_requested, currency: r.data.currency,
         status: r.data.status, created_at: r.data.created_at } });
@@ -179,6 +199,23 @@
       send.disabled = expired;
       send.setAttribute("aria-busy", "false");
     }
+  });
+
+  // ---- the request window: pre-filled afresh from the session each time it opens ----------
+  function openCreate() {
+    if (expired) return;
+    form.reset();  // every field back to the session's defaults (the template's values)
+    clearErrors();
+    pendingKey = null; pendingValues = null;
+    dialog.showModal();
+    el("amount").focus();
+    postHeight();
+  }
+  opener.addEventListener("click", openCreate);
+  el("create-cancel").addEventListener("click", function () { dialog.close(); });
+  dialog.addEventListener("close", function () {
+    if (!opener.disabled) opener.focus();
+    postHeight();
   });
 
   function showApiError(r) {

@@ -24,7 +24,17 @@ DESKTOP = {"width": 1100, "height": 900}
 PHONE = {"width": 360, "height": 780}
 LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/pay/[A-Za-z0-9_-]+")
 BLOCKING = ("serious", "critical")
-FOCUS_ORDER = ["amount", "first_name", "last_name", "facility_id", "emails", "note", "send"]
+FOCUS_ORDER = [
+    "amount",
+    "first_name",
+    "last_name",
+    "facility_id",
+    "emails",
+    "phones",
+    "note",
+    "send",
+    "create-cancel",
+]
 
 
 @pytest.fixture
@@ -83,40 +93,58 @@ async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Pat
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
 
-    # 1. open: amount and names pre-filled from the session
+    # 1. open: the list comes first; the button opens the request window, pre-filled
     await page.goto(host)
     panel = page.frame_locator("#payreq-panel")
-    amount = panel.get_by_label("Amount Requested (USD)")
-    await amount.wait_for()
-    assert await amount.input_value() == "185.00"
-    assert await panel.get_by_label("First Name").input_value() == "Ana"
-    assert await panel.get_by_label("Last Name").input_value() == "Lopez"
     await panel.get_by_text("No open payment requests.").wait_for()
     frame = next(f for f in page.frames if "/embed/panel" in f.url)
+    dialog = panel.get_by_role("dialog", name="Create Payment Request")
+    assert await dialog.is_hidden()
+    assert await axe_violations(frame, "panel-list") == []
+    create = panel.get_by_role("button", name="Create Payment Request")
+    await create.click()
+    amount = dialog.get_by_label("Amount Requested (USD)")
+    await amount.wait_for()
+    assert await amount.input_value() == "185.00"
+    assert await dialog.get_by_label("First Name").input_value() == "Ana"
+    assert await dialog.get_by_label("Last Name").input_value() == "Lopez"
+    assert await frame.evaluate("document.activeElement.id") == "amount"
     assert await axe_violations(frame, "panel-open") == []
     await _assert_focus_order(frame)
     await page.screenshot(path=str(shots / "1-open.png"), full_page=True)
 
     # 2. fill the form; a bad address is pointed out before anything is sent
     await amount.fill("120.00")
-    await panel.get_by_label("Facility").select_option(label="Uptown Clinic")
-    emails = panel.get_by_label("Email(s)")
+    await dialog.get_by_label("Facility").select_option(label="Uptown Clinic")
+    emails = dialog.get_by_label("Email(s)")
     await emails.fill("maria@example.com; maria@")
-    await panel.get_by_label("Note").fill("For visits on Nov 3 and Nov 10.")
-    await panel.get_by_role("button", name="Send Payment Request").click()
+    await dialog.get_by_label("Note").fill("For visits on Nov 3 and Nov 10.")
+    await dialog.get_by_role("button", name="Send Payment Request").click()
     error = panel.locator("#emails-error")
     await error.get_by_text("maria@", exact=False).wait_for()
     assert "maria@example.com" not in (await error.text_content() or "")
     assert await emails.get_attribute("aria-invalid") == "true"
     assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 0
+    # the API's own error, next to the field it names; the window stays open
+    await dialog.get_by_label("Phone(s)").fill("555-0100")
+    await emails.fill("maria@example.com")
+    await dialog.get_by_role("button", name="Send Payment Request").click()
+    phone_error = panel.locator("#phones-error")
+    await phone_error.get_by_text("E.164", exact=False).wait_for()
+    assert await dialog.get_by_label("Phone(s)").get_attribute("aria-invalid") == "true"
+    assert await dialog.is_visible()
+    assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 0
+    await dialog.get_by_label("Phone(s)").fill("")
     assert await axe_violations(frame, "panel-errors") == []
     await page.screenshot(path=str(shots / "2-bad-address.png"), full_page=True)
 
     # 3. send (double click): one request, shown at once; the host page is told
     await emails.fill("maria@example.com; ana@example.com")
-    await panel.get_by_role("button", name="Send Payment Request").dblclick()
+    await dialog.get_by_role("button", name="Send Payment Request").dblclick()
     row = panel.locator("#requests-body tr").first
     await row.wait_for()
+    await dialog.wait_for(state="hidden")
+    assert await frame.evaluate("document.activeElement.id") == "create-open"
     text = await row.inner_text()
     assert today() in text and "Ana Lopez" in text and "$120.00" in text
     assert re.search(r"Pending|Sent", text), text
@@ -127,6 +155,19 @@ async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Pat
     assert created is not None
     assert created["facility_name"] == "Uptown Clinic" and created["amount_requested"] == 12000
     assert created["patient_id"] == "pt_demo_ana"
+
+    # 3b. opened again, the window is pre-filled afresh; Escape closes it, focus goes back
+    await create.click()
+    assert await amount.input_value() == "185.00"
+    assert (
+        await emails.input_value() == "" and await dialog.get_by_label("Note").input_value() == ""
+    )
+    facility = dialog.get_by_label("Facility")
+    assert await facility.evaluate("s => s.selectedOptions[0].text") == "Downtown Clinic"
+    assert await panel.locator("#emails-error").is_hidden()
+    await page.keyboard.press("Escape")
+    await dialog.wait_for(state="hidden")
+    assert await frame.evaluate("document.activeElement.id") == "create-open"
 
     # 4. the email arrives (both addresses); pay part of it through its link
     mail = await eventually(lambda: harness.smtp.to("maria@example.com"), timeout=20)
@@ -176,6 +217,11 @@ async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Pat
     width = await frame.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width[0] <= width[1], width
     await page.screenshot(path=str(shots / "7-phone.png"), full_page=True)
+    await create.click()
+    await amount.wait_for()
+    assert await _dialog_fits(frame), await _dialog_fits(frame, report=True)
+    assert await axe_violations(frame, "panel-open-phone") == []
+    await page.screenshot(path=str(shots / "8-phone-dialog.png"), full_page=True)
     await page.close()
 
     assert pay_violations == [], pay_violations
@@ -187,13 +233,32 @@ async def _walk(harness: Harness, browser: Any, base: str, host: str, shots: Pat
 
 
 async def _assert_focus_order(frame: Any) -> None:
+    """Tab walks the window's fields in order and stays inside the modal dialog."""
     await frame.locator("#amount").focus()
     seen = []
     for _ in FOCUS_ORDER:
         seen.append(await frame.evaluate("document.activeElement.id"))
         await frame.locator(":focus").press("Tab")
     assert seen == FOCUS_ORDER, seen
-    assert await frame.evaluate("document.activeElement.id") == "tab-requests"
+    # the page behind the modal dialog is inert: Tab never reaches the list's controls
+    behind = "document.querySelector('.lists').contains(document.activeElement)"
+    assert not await frame.evaluate(behind)
+
+
+DIALOG_FITS = """() => {
+  const d = document.getElementById('create-dialog').getBoundingClientRect();
+  const fits = d.left >= 0 && d.right <= innerWidth
+    && document.documentElement.scrollWidth <= innerWidth
+    && document.getElementById('create-dialog').scrollWidth
+       <= document.getElementById('create-dialog').clientWidth;
+  return [fits, d.left, d.right, innerWidth, document.documentElement.scrollWidth];
+}"""
+
+
+async def _dialog_fits(frame: Any, report: bool = False) -> Any:
+    """At 360 px the open dialog lies inside the frame, with no sideways scrolling in it."""
+    found = await frame.evaluate(DIALOG_FITS)
+    return found if report else found[0]
 
 
 async def test_the_panel_is_refused_to_an_origin_the_practice_did_not_configure(
@@ -206,7 +271,11 @@ async def test_the_panel_is_refused_to_an_origin_the_practice_did_not_configure(
             await api.patch("/v1/practice", json={"embed_origins": [allowed]})
             page = await browser.new_page(viewport=DESKTOP)
             await page.goto(allowed)
-            await page.frame_locator("#payreq-panel").get_by_label("Email(s)").wait_for()
+            await (
+                page.frame_locator("#payreq-panel")
+                .get_by_role("button", name="Create Payment Request")
+                .wait_for()
+            )
 
             refused: list[str] = []
             page.on("console", lambda m: refused.append(m.text))

@@ -40,6 +40,7 @@ async def _walk(harness: Harness, browser: Any, host: str, shots: Path) -> None:
     await page.goto(host)
     panel = page.frame_locator("#payreq-panel")
     frame = await _send_one(page, panel)
+    assert await frame.evaluate("document.activeElement.id") == "create-open"
     rid = await harness.pool.fetchval("SELECT id FROM payment_requests")
 
     # keyboard only: focus the row's action, open the form, amount pre-filled with what remains
@@ -99,9 +100,18 @@ async def _walk(harness: Harness, browser: Any, host: str, shots: Path) -> None:
 
 
 async def _send_one(page: Any, panel: Any) -> Any:
-    await panel.get_by_label("Amount Requested (USD)").fill("120.00")
-    await panel.get_by_label("Email(s)").fill("maria@example.com")
-    await panel.get_by_role("button", name="Send Payment Request").click()
+    """Keyboard only: the button opens the window with the amount focused; Enter sends."""
+    await panel.get_by_role("button", name="Create Payment Request").focus()
+    await page.keyboard.press("Enter")
+    dialog = panel.get_by_role("dialog", name="Create Payment Request")
+    await dialog.wait_for()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("120.00")
+    for _ in range(4):  # first name, last name, facility, email(s)
+        await page.keyboard.press("Tab")
+    await page.keyboard.type("maria@example.com")
+    await page.keyboard.press("Enter")
+    await dialog.wait_for(state="hidden")
     await panel.locator("#requests-body tr", has_text="$120.00").wait_for(timeout=15000)
     return next(f for f in page.frames if "/embed/panel" in f.url)
 

@@ -227,3 +227,17 @@ async def test_panel_creates_once_per_key_and_reports_errors_by_field(
             assert (await p.get("/embed/api/payment-requests")).json()["data"] == []
             closed = await p.post(f"/embed/api/payment-requests/{created['id']}/resend")
             assert error_of(closed)[:2] == (409, "request_closed")
+
+
+async def test_the_request_window_is_prefilled_with_the_patients_own_emails_and_phones(
+    api: httpx.AsyncClient,
+) -> None:
+    patient = {"id": "pt_123", "first_name": "Ana", "last_name": "Lopez"}
+    bad = await api.post(SESSION, json=session_body(patient={**patient, "phones": "555-0100"}))
+    assert bad.status_code == 422, bad.text
+    contacts = {"emails": "ana@example.com; ANA@example.com", "phones": ["+14155552671"]}
+    secret = await open_session(api, patient={**patient, **contacts})
+    page = await api.get("/embed/panel", params={"session": secret})
+    assert page.status_code == 200
+    assert 'value="ana@example.com"' in page.text
+    assert 'value="+14155552671"' in page.text

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from payreq.rendering.emails import KINDS
 from payreq.rendering.locale import LANGUAGES, language, long_date, money
-from payreq.rendering.texts import KINDS, default_text, render_text, sample_text_context
+from payreq.rendering.texts import default_text, render_text, sample_text_context
 from payreq.sms_text import fits_one_gsm7_message
 
 
