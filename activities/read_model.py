@@ -3,12 +3,12 @@ late or retried write never overwrites newer state; events and payments are upse
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import asyncpg
 from temporalio import activity
 
+from payreq.digest import sha256
 from payreq.pay_links import PayLinks
 from workflows.types import (
     CLOSED_STATUSES,
@@ -20,7 +20,7 @@ from workflows.types import (
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    return sha256(token)
 
 
 _UPSERT_REQUEST = """

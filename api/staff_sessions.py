@@ -10,7 +10,6 @@ stored. An unknown, forged and expired secret are the same 401 to the caller.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pydantic import Field, StrictInt, model_validator
 from api.deps import Deps, Practice
 from api.errors import ApiError
 from api.schemas import CURRENCIES, Facility, Identifier, Name, PatientIn, Strict
+from payreq.digest import sha256
 
 SESSION_TTL = timedelta(minutes=15)
 SECRET_PREFIX = "pss_"
@@ -77,7 +77,7 @@ class StaffSession:
 
 
 def hash_secret(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
+    return sha256(secret)
 
 
 async def create_session(
