@@ -15,7 +15,7 @@ import stripe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.email import EmailActivities, SmtpConfig
+from activities.email import EmailActivities
 from activities.read_model import ReadModelActivities
 from activities.reconcile import ReconcileActivities
 from activities.sms import SmsActivities
@@ -29,6 +29,7 @@ from payreq.health import database_and_temporal, health_server
 from payreq.logs import ActivityLogInterceptor, setup_logging
 from payreq.pay_links import PayLinks
 from payreq.settings import ConfigError, Settings, load_settings
+from payreq.smtp import SmtpConfig
 from payreq.temporal import connect_temporal, keyring
 from workflows.outbound import outbound_task_queue
 from workflows.payment_request import PaymentRequestWorkflow

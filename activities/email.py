@@ -8,12 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.errors
-import hashlib
 import logging
 import socket
-import ssl
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -25,23 +22,13 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from payreq.digest import sha256_hex
 from payreq.rendering.emails import Rendered, Template, default_template, render
 from payreq.rendering.locale import long_date, money
+from payreq.smtp import SmtpConfig
 from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult, RecipientStatus
 
 log = logging.getLogger("payreq.email")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SmtpConfig:
-    host: str
-    port: int
-    security: str = "none"  # none, starttls, tls
-    username: str | None = None
-    password: str | None = None
-    timeout_seconds: float = 30.0
-    mail_from: str
-    tls_context: ssl.SSLContext | None = None
 
 
 class SmtpSessions:
@@ -105,7 +92,7 @@ class SmtpSessions:
 
 def message_id(delivery_key: str, mail_from: str) -> str:
     domain = mail_from.rpartition("@")[2] or "payreq.invalid"
-    return f"<{hashlib.sha256(delivery_key.encode()).hexdigest()[:40]}@{domain}>"
+    return f"<{sha256_hex(delivery_key)[:40]}@{domain}>"
 
 
 def email_context(inp: EmailInput, practice_name: str, timezone: str) -> dict[str, object]:

@@ -3,13 +3,15 @@ late or retried write never overwrites newer state; events and payments are upse
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import asyncpg
 from temporalio import activity
 
+from payreq.digest import sha256
 from payreq.pay_links import PayLinks
+from payreq.tables import payments
+from payreq.tables.payments import PaymentRow
 from workflows.types import (
     CLOSED_STATUSES,
     OutboundEvent,
@@ -20,7 +22,7 @@ from workflows.types import (
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    return sha256(token)
 
 
 _UPSERT_REQUEST = """
@@ -41,18 +43,6 @@ ON CONFLICT (id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at
 WHERE r.version < EXCLUDED.version
 RETURNING version
-"""
-
-_UPSERT_PAYMENT = """
-INSERT INTO payments (id, payment_request_id, practice_id, patient_id, amount, applied_amount,
-                      currency, status, method, refunded_amount, paid_at, updated_at, source,
-                      reference)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-ON CONFLICT (id) DO UPDATE SET
-    amount = EXCLUDED.amount, applied_amount = EXCLUDED.applied_amount,
-    status = EXCLUDED.status, method = EXCLUDED.method,
-    refunded_amount = EXCLUDED.refunded_amount, paid_at = EXCLUDED.paid_at,
-    updated_at = EXCLUDED.updated_at
 """
 
 _INSERT_EVENT = """
@@ -157,29 +147,28 @@ class ReadModelActivities:
             )
         if stored is None:
             return False
-        if st.payments:
-            await conn.executemany(
-                _UPSERT_PAYMENT,
-                [
-                    (
-                        p.payment_id,
-                        req.request_id,
-                        req.practice_id,
-                        req.patient_id,
-                        p.amount,
-                        p.applied,
-                        req.currency,
-                        str(p.status),
-                        p.method or None,
-                        p.net_refunded,
-                        p.paid_at,
-                        snap.updated_at,
-                        p.source,
-                        p.reference,
-                    )
-                    for p in st.payments
-                ],
-            )
+        await payments.upsert(
+            conn,
+            [
+                PaymentRow(
+                    p.payment_id,
+                    req.request_id,
+                    req.practice_id,
+                    req.patient_id,
+                    p.amount,
+                    p.applied,
+                    req.currency,
+                    str(p.status),
+                    p.method or None,
+                    p.net_refunded,
+                    p.paid_at,
+                    snap.updated_at,
+                    p.source,
+                    p.reference,
+                )
+                for p in st.payments
+            ],
+        )
         if st.status in CLOSED_STATUSES:
             await conn.execute(
                 "UPDATE pay_tokens SET revoked_at = $2 WHERE payment_request_id = $1"

@@ -9,7 +9,6 @@ duplicate that arrives while the first is still in flight.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.errors import ApiError
+from payreq.digest import sha256, sha256_hex
 
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -71,12 +71,12 @@ class Claim:
 
 def fingerprint(method: str, route: str, body: BaseModel | None) -> bytes:
     payload = {"route": f"{method} {route}", "body": body.model_dump(mode="json") if body else None}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).digest()
+    return sha256(json.dumps(payload, sort_keys=True))
 
 
 def derived_id(prefix: str, practice_id: str, key: str) -> str:
     """A deterministic id from (practice, key): every retry of one create names one request."""
-    digest = hashlib.sha256(f"{practice_id}\x00{key}".encode()).hexdigest()
+    digest = sha256_hex(f"{practice_id}\x00{key}")
     return f"{prefix}_{digest[:24]}"
 
 

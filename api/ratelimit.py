@@ -16,7 +16,6 @@ rotating addresses on one link does not multiply the attempts.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from limits import parse
 from api.client_address import Network, client_address, parse_networks
 from api.errors import ApiError
 from api.pay_tokens import PayLink, find_pay_link
+from payreq.digest import sha256_hex
 
 CLEANUP_EVERY_SECONDS = 60.0
 
@@ -78,7 +78,7 @@ JOIN unnest($3::text[], $4::int[]) AS t(k, p) ON c.key = t.k
 
 
 def _key(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return sha256_hex("\x1f".join(parts))[:32]
 
 
 Counts = dict[str, tuple[int, float]]  # key -> (hits in its window, window start, epoch s)
@@ -115,7 +115,7 @@ class PayRateLimiter:
         if link is None:
             await self._hit(failures, [])
             raise ApiError(404, "not_found", "This payment link is not valid.")
-        token_key = hashlib.sha256(token.encode()).hexdigest()[:32]
+        token_key = sha256_hex(token)[:32]
         hits = [(self._token, _key("link", token_key, addr))]
         if payment:
             hits.append((self._payments, _key("pay", token_key, addr)))

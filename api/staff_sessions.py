@@ -10,7 +10,6 @@ stored. An unknown, forged and expired secret are the same 401 to the caller.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from api.schemas.fields import (
     dedupe_optional,
     split_emails,
 )
+from payreq.digest import sha256
 
 SESSION_TTL = timedelta(minutes=15)
 SECRET_PREFIX = "pss_"
@@ -102,7 +102,7 @@ class StaffSession:
 
 
 def hash_secret(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
+    return sha256(secret)
 
 
 async def create_session(

@@ -7,9 +7,9 @@ import ssl
 import asyncpg
 import stripe
 
-from activities.email import SmtpConfig
 from payreq.settings import ConfigError, Settings
 from payreq.sms import Sender, TwilioGateway, twilio_client
+from payreq.smtp import SmtpConfig
 from payreq.stripe.client import make_client
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from payreq.digest import sha256
+
 KEY_PREFIX = "prk_"
 
 
 def hash_api_key(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
+    return sha256(key)
 
 
 def new_id(prefix: str) -> str:

@@ -16,9 +16,9 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import SmtpConfig
 from payreq import db
 from payreq.codec import Keyring
+from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
 from tests import stripe_contract
 from tests.support import (

@@ -31,7 +31,6 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.email import SmtpConfig
 from activities.sms import SmsActivities
 from api.app import create_app
 from api.deps import AppDeps
@@ -41,6 +40,7 @@ from payreq.egress import safe_client
 from payreq.pay_links import PayLinks
 from payreq.practices import create_practice
 from payreq.settings import Settings
+from payreq.smtp import SmtpConfig
 from payreq.stripe.client import make_client
 from worker import build_outbound_worker, build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy

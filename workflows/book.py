@@ -6,11 +6,14 @@ reading is passed in, so it stays deterministic and can be tested on its own.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from payreq.digest import sha256_hex
 
 from workflows.ledger import Ledger
 from workflows.schedule import next_reminder, reminder_spread
@@ -81,7 +84,7 @@ class RequestBook:
         payment = self.ledger.payments.get(payment_id) if payment_id else None
         self.outbound.append(
             OutboundEvent(
-                event_id="evt_" + hashlib.sha256(key).hexdigest()[:24],
+                event_id="evt_" + sha256_hex(key)[:24],
                 type=kind,
                 practice_id=inp.practice_id,
                 request_id=inp.request_id,

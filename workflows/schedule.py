@@ -4,9 +4,13 @@ burst of emails and workflow tasks)."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from payreq.digest import sha256
 
 from workflows.types import ReminderPolicy
 
@@ -17,7 +21,7 @@ REMINDER_SPREAD = timedelta(minutes=5)  # reminders fall in [send time, send tim
 def reminder_spread(request_id: str) -> timedelta:
     """The request's offset after the send time: derived from its id, so the same on every
     replay and in every process, and uniform over the spread across requests."""
-    digest = hashlib.sha256(request_id.encode()).digest()
+    digest = sha256(request_id)
     return timedelta(seconds=int.from_bytes(digest[:8]) % int(REMINDER_SPREAD.total_seconds()))
 
 

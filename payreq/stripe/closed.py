@@ -11,6 +11,7 @@ import stripe
 from payreq.stripe.accounts import Conn
 from payreq.stripe.events import Outcome
 from payreq.stripe.refunds import RefundRefused, refund_once
+from payreq.tables import payments
 from workflows.types import (
     DisputeChanged,
     PaymentReceived,
@@ -29,7 +30,7 @@ async def payment_after_close(
     conn: Conn, client: stripe.StripeClient | None, request_id: str, event: PaymentReceived
 ) -> Outcome:
     """The outcome: duplicate, recorded_after_close, refund_refused or refunded_after_close."""
-    status = await conn.fetchval("SELECT status FROM payments WHERE id = $1", event.payment_id)
+    status = await payments.status_of(conn, event.payment_id)
     if status not in (None, PaymentStatus.PENDING, PaymentStatus.FAILED):
         return "duplicate"  # the workflow applied it before it closed
     if event.status != PaymentStatus.SUCCEEDED:
@@ -50,14 +51,14 @@ async def payment_after_close(
     except RefundRefused:
         await record_service_event(conn, request_id, "refund_failed", detail)
         return "refund_refused"
-    await conn.execute(
-        _PAYMENT_AFTER_CLOSE,
+    await payments.refunded_after_close(
+        conn,
         event.payment_id,
         request_id,
-        event.amount,
-        event.currency,
-        event.method or None,
-        event.at,
+        amount=event.amount,
+        currency=event.currency,
+        method=event.method or None,
+        paid_at=event.at,
     )
     await record_service_event(conn, request_id, "refund_issued", detail)
     log.info("refunded a payment that reached a closed request")
@@ -65,12 +66,12 @@ async def payment_after_close(
 
 
 async def refund_after_close(conn: Conn, request_id: str, payment_id: str, net: int) -> None:
-    await conn.execute(_REFUND_AFTER_CLOSE, payment_id, net)
+    await payments.refund_changed(conn, payment_id, net)
     await record_service_event(conn, request_id, "refund", f"{payment_id} {net}")
 
 
 async def dispute_after_close(conn: Conn, request_id: str, event: DisputeChanged) -> None:
-    await conn.execute(_DISPUTE_AFTER_CLOSE, event.payment_id, event.status, event.closed)
+    await payments.dispute_changed(conn, event.payment_id, event.status, event.closed)
     kind = "dispute_closed" if event.closed else "dispute_opened"
     await record_service_event(conn, request_id, kind, f"{event.payment_id} {event.status}")
 
@@ -90,38 +91,4 @@ INSERT INTO request_events (payment_request_id, seq, at, type, detail)
 SELECT $1, LEAST($4::int, COALESCE(MIN(seq), 0)) - 1, now(), $2, $3
 FROM request_events WHERE payment_request_id = $1
 HAVING NOT bool_or(type = $2 AND detail = $3) IS TRUE
-"""
-
-_PAYMENT_AFTER_CLOSE = """
-INSERT INTO payments (id, payment_request_id, practice_id, patient_id, amount, applied_amount,
-                      currency, status, method, refunded_amount, paid_at, updated_at)
-SELECT $1, r.id, r.practice_id, r.patient_id, $3, 0, $4, 'refunded', $5, $3, $6, now()
-FROM payment_requests r WHERE r.id = $2
-ON CONFLICT (id) DO UPDATE SET
-    amount = EXCLUDED.amount, applied_amount = 0, status = 'refunded',
-    method = COALESCE(EXCLUDED.method, payments.method),
-    refunded_amount = GREATEST(payments.refunded_amount, EXCLUDED.refunded_amount),
-    paid_at = EXCLUDED.paid_at, updated_at = now()
-"""
-
-# $2 is the net refunded amount Stripe reports now (a failed refund lowers it).
-_REFUND_AFTER_CLOSE = """
-UPDATE payments SET
-    refunded_amount = $2,
-    status = CASE WHEN status IN ('pending', 'failed', 'disputed') THEN status
-                  WHEN $2 >= amount THEN 'refunded'
-                  WHEN $2 > 0 THEN 'partially_refunded'
-                  ELSE 'succeeded' END,
-    updated_at = now()
-WHERE id = $1
-"""
-
-_DISPUTE_AFTER_CLOSE = """
-UPDATE payments SET
-    status = CASE WHEN NOT $3 OR $2 = 'lost' THEN 'disputed'
-                  WHEN refunded_amount >= amount AND amount > 0 THEN 'refunded'
-                  WHEN refunded_amount > 0 THEN 'partially_refunded'
-                  ELSE 'succeeded' END,
-    updated_at = now()
-WHERE id = $1
 """

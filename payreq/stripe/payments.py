@@ -8,7 +8,6 @@ Idempotency-Key is sent as well, but is not trusted alone (localstripe ignores i
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import asyncpg
 import stripe
 from stripe.params import PaymentIntentCreateParams
 
+from payreq.digest import sha256_hex
 from payreq.stripe.accounts import Conn
 from payreq.stripe.cards import CARD_LABEL_KEY, card_label
 from payreq.stripe.client import log_failure, options
@@ -63,8 +63,8 @@ class Charge:
     def idempotency_key(self) -> str:
         """Business ids only: a retried POST of the same attempt never charges twice."""
         attempt = self.attempt_id or "-"
-        digest = hashlib.sha256(f"{attempt}|{self.source}|{self.amount}".encode())
-        return f"{self.request_id}:pay:{digest.hexdigest()[:32]}"
+        digest = sha256_hex(f"{attempt}|{self.source}|{self.amount}")
+        return f"{self.request_id}:pay:{digest[:32]}"
 
 
 class PaymentDeclined(Exception):

@@ -1,4 +1,5 @@
-"""Refund-once: the only code that asks Stripe for a refund and the only writer of `refunds`.
+"""Refund-once: the only code that asks Stripe for a refund (each one recorded through
+payreq/tables/refunds.py, the one writer of `refunds`).
 
 Used by the workflow's refund activity (overpayments, payments that reached a closing request)
 and by the inbox (a payment that reached a request whose workflow has completed). Both use the
@@ -13,6 +14,7 @@ import stripe
 
 from payreq.stripe.accounts import Conn, payment_account
 from payreq.stripe.client import log_failure, options
+from payreq.tables import refunds
 from workflows.types import RefundInput, RefundResult
 
 
@@ -33,13 +35,9 @@ async def refund_once(conn: Conn, client: stripe.StripeClient, inp: RefundInput)
     key = refund_key(inp)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-        done = await conn.fetchrow(
-            "SELECT stripe_refund_id, status FROM refunds WHERE idempotency_key = $1"
-            " AND stripe_refund_id IS NOT NULL",
-            key,
-        )
+        done = await refunds.made(conn, key)
         if done:
-            return RefundResult(refund_id=done["stripe_refund_id"], status=done["status"])
+            return RefundResult(refund_id=done[0], status=done[1])
         account = await payment_account(conn, inp.payment_id, inp.request_id)
         try:
             refund = await client.v1.refunds.create_async(
@@ -67,25 +65,18 @@ async def refund_once(conn: Conn, client: stripe.StripeClient, inp: RefundInput)
 async def _record(
     conn: Conn, key: str, inp: RefundInput, status: str, refund_id: str | None
 ) -> None:
-    await conn.execute(
-        _RECORD, key, inp.request_id, inp.payment_id, inp.amount, inp.reason, status, refund_id
+    await refunds.record(
+        conn,
+        key,
+        request_id=inp.request_id,
+        payment_id=inp.payment_id,
+        amount=inp.amount,
+        reason=inp.reason,
+        status=status,
+        refund_id=refund_id,
     )
 
 
 async def record_refund_status(conn: Conn, refund_id: str, status: str) -> None:
-    """A refund's later fate from Stripe (a refund that failed after it was made); only the
-    refunds this service made have a row."""
-    await conn.execute(
-        "UPDATE refunds SET status = $2, updated_at = now() WHERE stripe_refund_id = $1",
-        refund_id,
-        status,
-    )
-
-
-_RECORD = """
-INSERT INTO refunds (idempotency_key, payment_request_id, payment_id, amount, reason, status,
-                     stripe_refund_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (idempotency_key) DO UPDATE SET status = EXCLUDED.status,
-    stripe_refund_id = EXCLUDED.stripe_refund_id, updated_at = now()
-"""
+    """A refund's later fate from Stripe (a refund that failed after it was made)."""
+    await refunds.set_status(conn, refund_id, status)

@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from activities.email import SmtpConfig
 from payreq.codec import Keyring
 from payreq.components import connect_pool
+from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
 from tests.support import PUBLIC_BASE_URL, TEST_PAYLOAD_KEY, stripe_client
 from worker import build_worker

@@ -50,9 +50,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import SmtpConfig
 from payreq.codec import Keyring
 from payreq.practices import create_practice
+from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
 from tests.bench.lifecycle import bounded, process_cpu_seconds
 from tests.conftest import register_search_attributes

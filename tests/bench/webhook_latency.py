@@ -29,12 +29,12 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import SmtpConfig
 from api.app import create_app
 from api.deps import AppDeps
 from payreq import db
 from payreq.codec import Keyring
 from payreq.practices import create_practice
+from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
 from tests.integration.pay_helpers import intent_object, serve, sign, stripe_event
 from tests.support import (

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import SmtpConfig
+from payreq.smtp import SmtpConfig
 from tests.integration.apihelp import create_body, until_status
 from tests.support import Harness, RecordingHandler, make_app, practice_client
 from tests.support import test_settings as settings_for

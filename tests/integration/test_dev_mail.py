@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from activities.email import SmtpConfig
 from payreq.dev import mail
+from payreq.smtp import SmtpConfig
 from tests.support import Harness, RecordingHandler, make_app, practice_client
 from tests.support import test_settings as settings_for
 

@@ -13,7 +13,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.email import EmailActivities, SmtpConfig, message_id
+from activities.email import EmailActivities, message_id
+from payreq.smtp import SmtpConfig
 from tests.support import Harness, RecordingHandler, eventually, free_port
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (

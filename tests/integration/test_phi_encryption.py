@@ -17,9 +17,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.client import Client
 
-from activities.email import SmtpConfig
 from payreq.codec import ENCODING
 from payreq.logs import JsonFormatter, RequestContextMiddleware, TextFormatter, mask
+from payreq.smtp import SmtpConfig
 from tests import support
 from tests.integration.apihelp import create_body
 from tests.support import Harness, RecordingHandler, eventually, make_app, practice_client

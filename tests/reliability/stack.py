@@ -30,12 +30,12 @@ from aiosmtpd.controller import Controller
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from activities.email import SmtpConfig
 from api.app import create_app
 from api.deps import AppDeps
 from payreq.codec import Keyring
 from payreq.dev.servers import temporal_argv
 from payreq.practices import create_practice
+from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
 from tests import stripe_shapes as shapes
 from tests.integration.pay_helpers import intent_object, serve, sign, stripe_event

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from activities.email import SmtpConfig
 from payreq.settings import Settings
+from payreq.smtp import SmtpConfig
 from tests.support import Harness, RecordingHandler, make_app, practice_client, test_settings
 
 
