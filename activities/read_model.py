@@ -8,9 +8,8 @@ import json
 import asyncpg
 from temporalio import activity
 
-from payreq.digest import sha256
-from payreq.pay_links import PayLinks
-from payreq.tables import payments
+from payreq.pay_links import PayLinks, hash_token
+from payreq.tables import payments, request_events
 from payreq.tables.payments import PaymentRow
 from workflows.types import (
     CLOSED_STATUSES,
@@ -19,11 +18,6 @@ from workflows.types import (
     RequestSnapshot,
     SaveResult,
 )
-
-
-def hash_token(token: str) -> bytes:
-    return sha256(token)
-
 
 _UPSERT_REQUEST = """
 INSERT INTO payment_requests AS r (
@@ -43,11 +37,6 @@ ON CONFLICT (id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at
 WHERE r.version < EXCLUDED.version
 RETURNING version
-"""
-
-_INSERT_EVENT = """
-INSERT INTO request_events (payment_request_id, seq, at, type, detail)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
 """
 
 _INSERT_OUTBOUND = """
@@ -126,11 +115,9 @@ class ReadModelActivities:
         )
         # Events and outbound events are append-only with stable keys: written even by a stale
         # save, so none is ever lost to a retry that lost the race to a newer version.
-        if snap.new_events:  # (each statement is a round trip; skipped when it has no rows)
-            await conn.executemany(
-                _INSERT_EVENT,
-                [(req.request_id, e.seq, e.at, e.type, e.detail) for e in snap.new_events],
-            )
+        await request_events.record_workflow_events(
+            conn, req.request_id, ((e.seq, e.at, e.type, e.detail) for e in snap.new_events)
+        )
         if snap.outbound:
             await conn.executemany(
                 _INSERT_OUTBOUND,

@@ -12,7 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
-from activities.read_model import hash_token
+from payreq.pay_links import hash_token
+from payreq.tables import request_events
 from workflows.currencies import minimum_charge
 from workflows.types import CLOSED_STATUSES, Status
 
@@ -107,13 +108,6 @@ async def find_pay_link(pool: asyncpg.Pool, token: str, now: datetime) -> PayLin
 
 
 async def record_view(pool: asyncpg.Pool, request_id: str, now: datetime) -> None:
-    """A "viewed" event at most once per UTC day. Its seq is minus the day's ordinal
-    (about -740,000): never a workflow seq (positive) nor a service event's (below -1,000,000),
-    and the same for every reload that day, so the insert is a no-op after the first."""
-    await pool.execute(
-        """INSERT INTO request_events (payment_request_id, seq, at, type, detail)
-           VALUES ($1, $2, $3, 'viewed', '') ON CONFLICT DO NOTHING""",
-        request_id,
-        -now.date().toordinal(),
-        now,
-    )
+    """A "viewed" event at most once per UTC day."""
+    async with pool.acquire() as conn:
+        await request_events.record_view(conn, request_id, now)

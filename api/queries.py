@@ -21,6 +21,7 @@ from api.resources import (
 )
 from api.schemas.fields import MAX_ID, Facility
 from payreq.rendering.locale import language
+from payreq.tables import request_events
 from workflows.types import CLOSED_STATUSES
 
 OPEN_FILTER = "open"  # the default list: what still has something to collect
@@ -73,11 +74,7 @@ async def request_resource(
         payments = await conn.fetch(
             "SELECT * FROM payments WHERE payment_request_id = $1 ORDER BY paid_at, id", row["id"]
         )
-        events = await conn.fetch(
-            "SELECT at, type, detail FROM request_events WHERE payment_request_id = $1"
-            " ORDER BY at, seq",
-            row["id"],
-        )
+        events = await conn.fetch(request_events.TIMELINE, row["id"])
     closed = row["status"] in CLOSED_STATUSES
     return PaymentRequestOut(
         id=row["id"],

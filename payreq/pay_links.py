@@ -16,9 +16,15 @@ import hmac
 from dataclasses import dataclass
 
 from payreq.codec import Keyring
+from payreq.digest import sha256
 
 TOKEN_BYTES = 24  # 192 bits; 32 URL-safe characters
 _LABEL = b"payreq pay-link token v1"
+
+
+def hash_token(token: str) -> bytes:
+    """What pay_tokens keeps of a token: its digest, never the token."""
+    return sha256(token)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import stripe
 from payreq.stripe.accounts import Conn
 from payreq.stripe.events import Outcome
 from payreq.stripe.refunds import RefundRefused, refund_once
-from payreq.tables import payments
+from payreq.tables import payments, request_events
 from workflows.types import (
     DisputeChanged,
     PaymentReceived,
@@ -20,9 +20,6 @@ from workflows.types import (
     RefundReason,
 )
 
-# Seqs of events this module writes to request_events: below every "viewed" seq (minus a day
-# ordinal, about -740,000) and every workflow seq (positive), so they can never collide.
-SERVICE_EVENT_SEQ_CEILING = -1_000_000
 log = logging.getLogger("payreq.stripe")
 
 
@@ -78,17 +75,5 @@ async def dispute_after_close(conn: Conn, request_id: str, event: DisputeChanged
 
 async def record_service_event(conn: Conn, request_id: str, kind: str, detail: str) -> None:
     """An event on the request written by the service rather than the workflow (which has
-    closed): seqs count down from SERVICE_EVENT_SEQ_CEILING, under a per-request lock."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", request_id)
-        await conn.execute(
-            _INSERT_SERVICE_EVENT, request_id, kind, detail, SERVICE_EVENT_SEQ_CEILING
-        )
-
-
-_INSERT_SERVICE_EVENT = """
-INSERT INTO request_events (payment_request_id, seq, at, type, detail)
-SELECT $1, LEAST($4::int, COALESCE(MIN(seq), 0)) - 1, now(), $2, $3
-FROM request_events WHERE payment_request_id = $1
-HAVING NOT bool_or(type = $2 AND detail = $3) IS TRUE
-"""
+    closed)."""
+    await request_events.record_service_event(conn, request_id, kind, detail)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from temporalio.testing import ActivityEnvironment
 
-from activities.read_model import ReadModelActivities, hash_token
+from activities.read_model import ReadModelActivities
 from activities.stripe import StripeActivities
 from payreq import db
 from payreq.codec import Keyring
-from payreq.pay_links import PayLinks
+from payreq.pay_links import PayLinks, hash_token
 from tests.support import Harness, create_succeeded_intent
 from tests.support import test_links as links_for_tests
 from workflows.types import (

@@ -105,13 +105,16 @@ async def test_opening_the_page_records_one_viewed_event_a_day(
             PaymentRequestWorkflow.cancel, CancelInput()
         )
     rows = await harness.pool.fetch(
-        "SELECT seq, type FROM request_events WHERE payment_request_id = $1 ORDER BY at, seq",
+        "SELECT seq, key, type FROM request_events WHERE payment_request_id = $1"
+        " ORDER BY at, seq NULLS FIRST",
         request_id,
     )
     assert [r["type"] for r in rows].count("viewed") == 1
     assert "cancelled" in [r["type"] for r in rows]
     viewed = next(r for r in rows if r["type"] == "viewed")
-    assert viewed["seq"] == -datetime.now(UTC).date().toordinal()
+    assert viewed["seq"] is None and viewed["key"] == f"viewed:{datetime.now(UTC).date()}"
+    workflow_seqs = [r["seq"] for r in rows if r["type"] != "viewed"]
+    assert workflow_seqs == sorted(workflow_seqs) and None not in workflow_seqs
 
 
 async def test_pay_links_are_rate_limited_by_token_and_address(

@@ -236,10 +236,12 @@ async def test_a_payment_after_cancel_is_refunded_and_recorded(
         (payment, "refunded", 6000)
     ]
     events = await harness.pool.fetch(
-        "SELECT seq, type, detail FROM request_events WHERE payment_request_id = $1 AND seq < 0",
+        "SELECT key, type, detail FROM request_events"
+        " WHERE payment_request_id = $1 AND seq IS NULL",
         request_id,
     )
-    assert [(e["seq"], e["type"]) for e in events] == [(-1_000_001, "refund_issued")]
+    assert [e["type"] for e in events] == ["refund_issued"]
+    assert events[0]["key"] == f"service:refund_issued:{events[0]['detail']}"
 
 
 async def test_events_for_requests_that_are_not_ours_are_acknowledged(
@@ -321,6 +323,7 @@ async def test_a_refund_stripe_refuses_after_close_is_recorded_and_acknowledged(
     assert refund is not None
     assert refund["status"] == "failed" and refund["stripe_refund_id"] is None
     types = await harness.pool.fetch(
-        "SELECT type FROM request_events WHERE payment_request_id = $1 AND seq < 0", request_id
+        "SELECT type FROM request_events WHERE payment_request_id = $1 AND seq IS NULL",
+        request_id,
     )
     assert [t["type"] for t in types] == ["refund_failed"]

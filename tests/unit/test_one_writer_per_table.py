@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "deploy" / "migrations"
 # The dev stack (payreq/dev/ once moved, its current files until then) is no production path.
@@ -34,8 +32,19 @@ WRITERS = {
     "staff_sessions": "api/staff_sessions.py",
     "stripe_events": "payreq/stripe/inbox.py",
     "stripe_payment_intents": "payreq/stripe/payments.py",
+    "text_templates": "api/routes/text_templates.py",
     "twilio_callbacks": "api/routes/twilio_webhook.py",
     "webhook_endpoints": "api/routes/webhook_endpoint.py",
+}
+
+# Second writers not yet folded into the table's module: named here so that none is added
+# unnoticed and each one removed turns this test red until its line goes too. request_events,
+# payments and refunds (issue 14) have none left.
+KNOWN_STRAYS = {
+    "outbound_events": {"activities/webhooks.py"},  # delivery marks, beside the read model's
+    "practices": {"api/routes/practice.py", "payreq/stripe/connect.py"},  # PATCH, onboarding
+    "sms_deliveries": {"api/routes/twilio_webhook.py"},  # Twilio's status callbacks
+    "staff_sessions": {"payreq/practices.py"},  # revoked with the practice's keys
 }
 
 _WRITE = re.compile(
@@ -78,11 +87,6 @@ def test_the_scan_finds_the_writes_it_is_meant_to_find() -> None:
     assert "payreq/db.py" in found["schema_migrations"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not done yet: request_events, outbound_events, sms_deliveries,"
-    " staff_sessions and practices have more than one writer",
-)
 def test_each_table_is_written_from_its_one_module_only() -> None:
     strays = {t: m - {WRITERS[t]} for t, m in writers().items() if m - {WRITERS[t]}}
-    assert strays == {}
+    assert strays == KNOWN_STRAYS
