@@ -161,4 +161,8 @@ async def main(address: str, task_queue: str, sandbox: str = "full") -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    # The workflows from this module imported by its name, not as __main__: a sandbox passing
+    # every module through (WORKFLOW_SANDBOX=passthrough) finds them in sys.modules.
+    from tests.bench import bare
+
+    asyncio.run(bare.main(*sys.argv[1:4]))
