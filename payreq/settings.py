@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     # most this many at once; the other activities hold one only per statement.
     worker_db_pool_size: int = Field(default=20, ge=2, le=500)
     # How the worker runs workflow code: "full" is the SDK's sandbox (every run re-imports the
-    # workflow modules), "passthrough" the sandbox with every module passed through (restricted
-    # builtins still refused, no re-import), "off" no sandbox. The test suite and the replay
+    # workflow modules), "passthrough" the sandbox with every module passed through (no re-import;
+    # open() and input() still refused, module members such as datetime.now() no longer
+    # checked), "off" no sandbox. The test suite and the replay
     # tests always run the full sandbox, whatever this says (payreq/temporal.py).
     workflow_sandbox: Literal["full", "passthrough", "off"] = "passthrough"
     # The reverse proxies / load balancers in front of the API, comma-separated addresses or
