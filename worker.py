@@ -13,7 +13,8 @@ import asyncpg
 import httpx
 import stripe
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.email import EmailActivities
 from activities.read_model import ReadModelActivities
@@ -30,13 +31,19 @@ from payreq.logs import ActivityLogInterceptor, setup_logging
 from payreq.pay_links import PayLinks
 from payreq.settings import ConfigError, Settings, load_settings
 from payreq.smtp import SmtpConfig
-from payreq.temporal import connect_temporal, keyring
+from payreq.temporal import connect_temporal, keyring, workflow_runner
 from workflows.outbound import outbound_task_queue
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 WEBHOOK_TIMEOUT_SECONDS = 15.0
+# How long a workflow task waits on this worker's sticky queue before the server hands it to
+# any worker (which replays the run from its full history). The SDK's 10 s expired under
+# bursts on 2 cores (WORKFLOW_TASK_TIMED_OUT, then full replays that made the backlog worse).
+# A worker that stops gracefully gives its sticky queue back at once; only a crashed one
+# leaves its runs waiting this long.
+STICKY_SCHEDULE_TO_START = timedelta(seconds=30)
 log = logging.getLogger("payreq.worker")
 
 
@@ -51,10 +58,13 @@ def build_worker(
     keyring: Keyring,
     http: httpx.AsyncClient,
     max_concurrent_activities: int = 100,  # the SDK's default
+    max_concurrent_local_activities: int = 100,  # the SDK's default
     sms: SmsActivities | None = None,
+    runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The main task queue's worker; run build_outbound_worker beside it. `sms` only when
-    Twilio is configured: without it no request is created texting."""
+    Twilio is configured: without it no request is created texting. `runner` defaults to the
+    SDK's full sandbox (what the tests run); the process takes WORKFLOW_SANDBOX's (run())."""
     read_model = ReadModelActivities(pool, PayLinks(keyring, public_base_url))
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
@@ -78,6 +88,9 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=[ActivityLogInterceptor()],
         max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_local_activities=max_concurrent_local_activities,
+        workflow_runner=runner or SandboxedWorkflowRunner(),
+        sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
     )
 
 
@@ -104,7 +117,9 @@ def build_outbound_worker(
 
 async def run(settings: Settings, *, migrate: bool = False) -> None:
     client = await connect_temporal(settings)
-    pool = await create_pool(settings, application_name="payreq-worker")
+    pool = await create_pool(
+        settings, max_size=settings.worker_db_pool_size, application_name="payreq-worker"
+    )
     http = safe_client(
         allow_loopback=settings.webhook_allow_loopback, timeout=WEBHOOK_TIMEOUT_SECONDS
     )
@@ -122,6 +137,9 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             keyring=keyring(settings),
             http=http,
             sms=_sms_activities(settings, pool),
+            # one pool connection per read-model transaction: no more in flight than connections
+            max_concurrent_local_activities=settings.worker_db_pool_size,
+            runner=workflow_runner(settings.workflow_sandbox),
         )
         outbound = build_outbound_worker(
             client,

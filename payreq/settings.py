@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     # Practice webhook deliveries in flight at once per worker process, on their own task
     # queue (<TEMPORAL_TASK_QUEUE>-outbound), apart from emails and refunds.
     webhook_max_concurrent_deliveries: int = Field(default=20, ge=1, le=1000)
+    # The worker's Postgres pool (connections per worker process). Local activities (the
+    # read-model saves) each hold one connection for their transaction, so the worker runs at
+    # most this many at once; the other activities hold one only per statement.
+    worker_db_pool_size: int = Field(default=20, ge=2, le=500)
+    # How the worker runs workflow code: "full" is the SDK's sandbox (every run re-imports the
+    # workflow modules), "passthrough" the sandbox with every module passed through (no re-import;
+    # open() and input() still refused, module members such as datetime.now() no longer
+    # checked), "off" no sandbox. The test suite and the replay
+    # tests always run the full sandbox, whatever this says (payreq/temporal.py).
+    workflow_sandbox: Literal["full", "passthrough", "off"] = "full"
     # The reverse proxies / load balancers in front of the API, comma-separated addresses or
     # CIDRs: X-Forwarded-For is honoured only on connections from them (api/client_address.py).
     trusted_proxies: str = ""

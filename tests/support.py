@@ -6,6 +6,7 @@ import asyncio
 import base64
 import email
 import email.policy
+import functools
 import os
 import socket
 import subprocess
@@ -58,9 +59,18 @@ def free_port() -> int:
 
 @dataclass
 class Received:
+    """A message as the SMTP server accepted it, parsed only when something reads it (a load
+    driver that only counts messages never pays for parsing them)."""
+
     envelope_from: str
     rcpt_tos: list[str]
-    message: EmailMessage
+    raw: bytes
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
 
 @dataclass
@@ -94,9 +104,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
         with self.lock:
-            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))
+            self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), raw))
         return "250 Message accepted for delivery"
 
     def __post_init__(self) -> None:

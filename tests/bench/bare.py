@@ -9,8 +9,10 @@ like the service's: `python -m tests.bench.bare ADDRESS TASK_QUEUE`).
     service does.
 (b) MinimalWorkflow: start, one no-op activity, two signals, complete.
 
-Same Temporal server, same data converter (pydantic + AES-GCM codec), default worker options
-(as worker.py's build_worker)."""
+Same Temporal server, same data converter (pydantic + AES-GCM codec), the worker options of
+worker.py's build_worker, and the same workflow runner as the service's worker under test
+(`python -m tests.bench.bare ADDRESS TASK_QUEUE [full|passthrough|off]`, WORKFLOW_SANDBOX's
+values; the SDK's full sandbox when not given)."""
 
 from __future__ import annotations
 
@@ -137,10 +139,11 @@ class MinimalWorkflow:
         self._signals += 1
 
 
-async def main(address: str, task_queue: str) -> None:
+async def main(address: str, task_queue: str, sandbox: str = "full") -> None:
     from payreq.codec import Keyring
-    from payreq.temporal import converter_for
+    from payreq.temporal import converter_for, workflow_runner
     from tests.support import TEST_PAYLOAD_KEY
+    from worker import STICKY_SCHEDULE_TO_START
 
     client = await Client.connect(
         address, data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY))
@@ -150,10 +153,16 @@ async def main(address: str, task_queue: str) -> None:
         task_queue=task_queue,
         workflows=[BareRequestWorkflow, MinimalWorkflow],
         activities=[bare_noop],
+        workflow_runner=workflow_runner(sandbox),
+        sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
     )
     async with worker:
         await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    # The workflows from this module imported by its name, not as __main__: a sandbox passing
+    # every module through (WORKFLOW_SANDBOX=passthrough) finds them in sys.modules.
+    from tests.bench import bare
+
+    asyncio.run(bare.main(*sys.argv[1:4]))
