@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Query
 
+from api import template_store
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
@@ -98,16 +99,11 @@ def _checked(
 async def _current(
     deps: Deps, practice_id: str, kind: str, lang: Language
 ) -> tuple[Template, datetime | None]:
-    row = await deps.pool.fetchrow(
-        """SELECT subject, html, text, updated_at FROM email_templates
-           WHERE practice_id = $1 AND kind = $2 AND language = $3""",
-        practice_id,
-        kind,
-        lang,
-    )
-    if row is None:
+    found = await template_store.EMAIL.read(deps.pool, practice_id, kind, lang)
+    if found is None:
         return default_template(kind, lang), None
-    return Template(subject=row["subject"], html=row["html"], text=row["text"]), row["updated_at"]
+    parts, updated_at = found
+    return Template(**parts), updated_at
 
 
 @router.get(
@@ -144,19 +140,8 @@ async def put_template(
     language: Language = LanguageQuery,
 ) -> TemplateOut:
     template, _ = _checked(_kind(kind), language, body, practice.name)
-    updated_at = await deps.pool.fetchval(
-        """INSERT INTO email_templates (practice_id, kind, language, subject, html, text)
-           VALUES ($1, $2, $6, $3, $4, $5)
-           ON CONFLICT (practice_id, kind, language) DO UPDATE SET subject = EXCLUDED.subject,
-               html = EXCLUDED.html, text = EXCLUDED.text, updated_at = now()
-           RETURNING updated_at""",
-        practice.id,
-        kind,
-        template.subject,
-        template.html,
-        template.text,
-        language,
-    )
+    parts = {"subject": template.subject, "html": template.html, "text": template.text}
+    updated_at = await template_store.EMAIL.save(deps.pool, practice.id, kind, language, parts)
     return _out(kind, language, template, updated_at)
 
 
@@ -171,12 +156,7 @@ async def put_template(
 async def revert_template(
     kind: str, practice: CurrentPractice, deps: Deps, language: Language = LanguageQuery
 ) -> TemplateOut:
-    await deps.pool.execute(
-        "DELETE FROM email_templates WHERE practice_id = $1 AND kind = $2 AND language = $3",
-        practice.id,
-        _kind(kind),
-        language,
-    )
+    await template_store.EMAIL.drop(deps.pool, practice.id, _kind(kind), language)
     return _out(kind, language, default_template(kind, language), None)
 
 

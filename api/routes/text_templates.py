@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 
+from api import template_store
 from api.deps import CurrentPractice, Deps
 from api.errors import ApiError
 from api.resources import error_responses
@@ -80,16 +81,11 @@ def _checked(kind: str, lang: Language, source: str, practice_name: str) -> str:
 async def _current(
     deps: Deps, practice_id: str, kind: str, lang: Language
 ) -> tuple[str, datetime | None]:
-    row = await deps.pool.fetchrow(
-        """SELECT body, updated_at FROM text_templates
-           WHERE practice_id = $1 AND kind = $2 AND language = $3""",
-        practice_id,
-        kind,
-        lang,
-    )
-    if row is None:
+    found = await template_store.TEXT.read(deps.pool, practice_id, kind, lang)
+    if found is None:
         return default_text(kind, lang), None
-    return row["body"], row["updated_at"]
+    parts, updated_at = found
+    return parts["body"], updated_at
 
 
 @router.get(
@@ -124,16 +120,8 @@ async def put_text_template(
     language: Language = LanguageQuery,
 ) -> TextTemplateOut:
     _checked(_kind(kind), language, body.body, practice.name)
-    updated_at = await deps.pool.fetchval(
-        """INSERT INTO text_templates (practice_id, kind, language, body) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (practice_id, kind, language) DO UPDATE SET body = EXCLUDED.body,
-               updated_at = now()
-           RETURNING updated_at""",
-        practice.id,
-        kind,
-        language,
-        body.body,
-    )
+    parts = {"body": body.body}
+    updated_at = await template_store.TEXT.save(deps.pool, practice.id, kind, language, parts)
     return _out(kind, language, body.body, updated_at)
 
 
@@ -148,12 +136,7 @@ async def put_text_template(
 async def revert_text_template(
     kind: str, practice: CurrentPractice, deps: Deps, language: Language = LanguageQuery
 ) -> TextTemplateOut:
-    await deps.pool.execute(
-        "DELETE FROM text_templates WHERE practice_id = $1 AND kind = $2 AND language = $3",
-        practice.id,
-        _kind(kind),
-        language,
-    )
+    await template_store.TEXT.drop(deps.pool, practice.id, _kind(kind), language)
     return _out(kind, language, default_text(kind, language), None)
 
 

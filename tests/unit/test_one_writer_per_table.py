@@ -15,7 +15,7 @@ DEV_ONLY = re.compile(r"^payreq/(dev/|dev\.py$|devhost\.py$|fakestripe|faketwili
 WRITERS = {
     "api_keys": "payreq/practices.py",
     "email_deliveries": "activities/email.py",
-    "email_templates": "api/routes/email_templates.py",
+    "email_templates": "api/template_store.py",
     "idempotency_keys": "api/idempotency.py",
     "outbound_events": "activities/read_model.py",
     "pay_tokens": "activities/read_model.py",
@@ -32,7 +32,7 @@ WRITERS = {
     "staff_sessions": "api/staff_sessions.py",
     "stripe_events": "payreq/stripe/inbox.py",
     "stripe_payment_intents": "payreq/stripe/payments.py",
-    "text_templates": "api/routes/text_templates.py",
+    "text_templates": "api/template_store.py",
     "twilio_callbacks": "api/routes/twilio_webhook.py",
     "webhook_endpoints": "api/routes/webhook_endpoint.py",
 }
