@@ -8,6 +8,8 @@ from pathlib import Path
 
 import asyncpg
 
+from payreq.tables import Conn
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "migrations"
 _LOCK_KEY = 0x70617972  # "payr": one advisory lock shared by every migrating process
 
@@ -18,9 +20,7 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
 
 
-async def migrate(
-    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, directory: Path = MIGRATIONS_DIR
-) -> list[str]:
+async def migrate(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied by this call."""
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)

@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from payreq.digest import sha256
+from payreq.tables import Conn
 
 KEY_PREFIX = "prk_"
 
@@ -49,9 +50,6 @@ class ApiKeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
-
-
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 class LastKeyError(Exception):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
@@ -17,6 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from api.deps import AppDeps, Deps
 from api.errors import ApiError, ErrorResponse
 from payreq.sms import signature_valid
+from payreq.tables import Conn
 
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
@@ -73,7 +73,7 @@ async def _verified_form(request: Request, deps: AppDeps) -> dict[str, str]:
 
 
 async def _first_time(
-    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    conn: Conn,
     sid: str,
     kind: str,
     status: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+from payreq.tables import Conn
 
 
 async def practice_account(conn: Conn | asyncpg.Pool, practice_id: str) -> str | None:

@@ -8,10 +8,9 @@ import logging
 
 import stripe
 
-from payreq.stripe.accounts import Conn
 from payreq.stripe.events import Outcome
 from payreq.stripe.refunds import RefundRefused, refund_once
-from payreq.tables import payments, request_events
+from payreq.tables import Conn, payments, request_events
 from workflows.types import (
     DisputeChanged,
     PaymentReceived,

@@ -21,11 +21,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from payreq.stripe import closed
-from payreq.stripe.accounts import Conn, payment_account
+from payreq.stripe.accounts import payment_account
 from payreq.stripe.cards import CARD_LABEL_KEY, card_from_intent, card_label
 from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS, Outcome
 from payreq.stripe.lookups import StripeLookups
 from payreq.stripe.refunds import record_refund_status
+from payreq.tables import Conn
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     DisputeChanged,

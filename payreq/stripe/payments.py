@@ -16,9 +16,9 @@ import stripe
 from stripe.params import PaymentIntentCreateParams
 
 from payreq.digest import sha256_hex
-from payreq.stripe.accounts import Conn
 from payreq.stripe.cards import CARD_LABEL_KEY, card_label
 from payreq.stripe.client import log_failure, options
+from payreq.tables import Conn
 
 # Stripe's codes for "this payment method cannot pay this intent": the patient can pick another.
 UNUSABLE_METHOD_CODES = frozenset(

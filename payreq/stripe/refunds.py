@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import stripe
 
-from payreq.stripe.accounts import Conn, payment_account
+from payreq.stripe.accounts import payment_account
 from payreq.stripe.client import log_failure, options
-from payreq.tables import refunds
+from payreq.tables import Conn, refunds
 from workflows.types import RefundInput, RefundResult
 
 
