@@ -29,7 +29,7 @@ from api.schemas.payment_requests import (
 )
 from api.workflow_client import apply_update, closed_error, start_request
 from payreq.pay_links import PayLinks
-from payreq.rendering.locale import DEFAULT_LANGUAGE, Language, language, money
+from payreq.rendering.locale import Language, language, money
 from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
@@ -63,9 +63,7 @@ async def create_request(
     async def create(first: bool) -> tuple[int, BaseModel]:
         defaults = await practice_defaults(deps, practice)
         texting = deps.settings.twilio_account_sid is not None
-        inp = workflow_input(
-            body, practice, defaults.policy, request_id, texting, defaults.language
-        )
+        inp = workflow_input(body, practice, defaults, request_id, texting)
         state = await start_request(deps, inp)
         if first:
             metrics.workflows_started.inc()
@@ -204,10 +202,6 @@ class PracticeDefaults:
     language: Language
 
 
-async def practice_policy(deps: AppDeps, practice: Practice) -> ReminderPolicy:
-    return (await practice_defaults(deps, practice)).policy
-
-
 async def practice_defaults(deps: AppDeps, practice: Practice) -> PracticeDefaults:
     row = await deps.pool.fetchrow(
         """SELECT timezone, reminder_send_time, reminders_on_weekends, default_reminder_days,
@@ -229,11 +223,11 @@ async def practice_defaults(deps: AppDeps, practice: Practice) -> PracticeDefaul
 def workflow_input(
     body: CreatePaymentRequest,
     practice: Practice,
-    policy: ReminderPolicy,
+    defaults: PracticeDefaults,
     request_id: str,
     texting: bool = False,
-    default_language: Language = DEFAULT_LANGUAGE,
 ) -> PaymentRequestInput:
+    policy = defaults.policy
     if body.reminder_days is not None:
         policy = replace(policy, reminder_days=tuple(sorted(set(body.reminder_days))))
     if body.expires_in_days is not None:
@@ -260,7 +254,7 @@ def workflow_input(
         amount=body.amount,
         created_at=datetime.now(UTC),
         policy=policy,
-        language=body.language or default_language,
+        language=body.language or defaults.language,
     )
 
 

@@ -118,9 +118,9 @@ async def test_retry_after_the_api_died_mid_create_joins_the_started_request(
         task_queue=harness.task_queue,
     )
     async with harness.worker():
-        policy = await service.practice_policy(deps, practice)
+        defaults = await service.practice_defaults(deps, practice)
         await workflow_client.start_request(
-            deps, service.workflow_input(model, practice, policy, request_id)
+            deps, service.workflow_input(model, practice, defaults, request_id)
         )
         resp = await api.post(PR, json=body, headers={"Idempotency-Key": key})
         assert resp.status_code == 201 and resp.json()["id"] == request_id
