@@ -18,21 +18,19 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Header
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from api.deps import Deps, Practice
 from api.errors import ApiError
 from api.schemas.fields import (
     CURRENCIES,
-    Email,
     Facility,
     Identifier,
     Name,
+    OptionalEmails,
     PatientIn,
     Phones,
     Strict,
-    dedupe_optional,
-    split_emails,
 )
 from payreq.digest import sha256
 
@@ -53,11 +51,7 @@ class StaffPatientIn(PatientIn):
     """The patient, and optionally their own addresses and phones: the request window is
     pre-filled with them (validated as on create, so a bad one is a 422 here, not later)."""
 
-    emails: Annotated[
-        list[Email],
-        BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
-        AfterValidator(dedupe_optional),
-    ] = []
+    emails: OptionalEmails = []
     phones: Phones = []
 
 

@@ -82,7 +82,7 @@ def _dedupe(values: list[str]) -> list[str]:
     return out
 
 
-def dedupe_optional(values: list[str]) -> list[str]:
+def _dedupe_optional(values: list[str]) -> list[str]:
     """Emails on create: none at all is allowed when phones are given (checked on create)."""
     return _dedupe(values) if values else []
 
@@ -116,6 +116,13 @@ Phones = Annotated[
         "Duplicates are dropped; at most 5.",
         examples=["+15551234567"],
     ),
+]
+# Emails where a phone may stand in for them (create, the staff session's patient): the same
+# addresses, none at all allowed.
+OptionalEmails = Annotated[
+    list[Email],
+    BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
+    AfterValidator(_dedupe_optional),
 ]
 Emails = Annotated[
     list[Email],

@@ -10,7 +10,6 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -25,16 +24,14 @@ from api.schemas.fields import (
     CURRENCY_DOC,
     MAX_NOTE,
     Amount,
-    Email,
     Emails,
     Facility,
     Name,
+    OptionalEmails,
     PatientIn,
     Phones,
     Strict,
     _no_nul,
-    dedupe_optional,
-    split_emails,
 )
 from payreq.rendering.locale import Language
 from workflows.types import OfflineMethod
@@ -77,9 +74,7 @@ class CreatePaymentRequest(Strict):
     last_name: Name | None = Field(None, description="Recipient; defaults to the patient's.")
     facility: Facility
     emails: Annotated[
-        list[Email],
-        BeforeValidator(split_emails, json_schema_input_type=list[str] | str),
-        AfterValidator(dedupe_optional),
+        OptionalEmails,
         Field(
             description="A list of addresses, or one string of addresses separated by `;`. "
             "Duplicates (case-insensitive) are dropped; at most 10. Optional when `phones` "
