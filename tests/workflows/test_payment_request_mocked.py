@@ -5,7 +5,8 @@ decisions (which emails, which saves, when) without Postgres, SMTP or Stripe."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -95,12 +96,25 @@ def request_input(created_at: datetime) -> PaymentRequestInput:
     )
 
 
-async def start(
-    env: WorkflowEnvironment, inp: PaymentRequestInput, task_queue: str
-) -> WorkflowHandle[PaymentRequestWorkflow, RequestState]:
-    return await env.client.start_workflow(
-        PaymentRequestWorkflow.run, inp, id=workflow_id(inp.request_id), task_queue=task_queue
-    )
+@asynccontextmanager
+async def running(
+    env: WorkflowEnvironment,
+) -> AsyncIterator[
+    tuple[Calls, PaymentRequestInput, WorkflowHandle[PaymentRequestWorkflow, RequestState]]
+]:
+    """The real workflow started on a worker of its own whose every activity is a mock."""
+    calls, queue = Calls(), f"mocked-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[PaymentRequestWorkflow],
+        activities=calls.activities(),
+    ):
+        inp = request_input(await env.get_current_time())
+        handle = await env.client.start_workflow(
+            PaymentRequestWorkflow.run, inp, id=workflow_id(inp.request_id), task_queue=queue
+        )
+        yield calls, inp, handle
 
 
 def paid(pid: str, amount: int) -> PaymentReceived:
@@ -110,15 +124,7 @@ def paid(pid: str, amount: int) -> PaymentReceived:
 async def test_request_email_then_receipt_only_after_the_last_payment(
     ts_env: WorkflowEnvironment,
 ) -> None:
-    calls, queue = Calls(), f"mocked-{uuid.uuid4()}"
-    async with Worker(
-        ts_env.client,
-        task_queue=queue,
-        workflows=[PaymentRequestWorkflow],
-        activities=calls.activities(),
-    ):
-        inp = request_input(await ts_env.get_current_time())
-        handle = await start(ts_env, inp, queue)
+    async with running(ts_env) as (calls, inp, handle):
         await eventually(lambda: calls.kinds() == [EmailKind.REQUEST])
         [(request_mail, _)] = calls.emails
         assert request_mail.recipients == ("maria@example.com",)
@@ -147,15 +153,7 @@ async def test_request_email_then_receipt_only_after_the_last_payment(
 async def test_reminder_is_sent_at_the_time_the_workflow_announced(
     ts_env: WorkflowEnvironment,
 ) -> None:
-    calls, queue = Calls(), f"mocked-{uuid.uuid4()}"
-    async with Worker(
-        ts_env.client,
-        task_queue=queue,
-        workflows=[PaymentRequestWorkflow],
-        activities=calls.activities(),
-    ):
-        inp = request_input(await ts_env.get_current_time())
-        handle = await start(ts_env, inp, queue)
+    async with running(ts_env) as (calls, inp, handle):
         await eventually(lambda: calls.kinds() == [EmailKind.REQUEST])
 
         async def announced() -> datetime | None:
