@@ -54,21 +54,30 @@ async def create_pool(
     settings: Settings, *, max_size: int = 10, application_name: str = "payreq"
 ) -> asyncpg.Pool:
     return await connect_pool(
-        settings.database_url, max_size=max_size, application_name=application_name
+        settings.database_url,
+        max_size=max_size,
+        application_name=application_name,
+        statement_cache_size=settings.database_statement_cache_size,
     )
 
 
 async def connect_pool(
-    database_url: str, *, min_size: int = 1, max_size: int = 10, application_name: str = "payreq"
+    database_url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    application_name: str = "payreq",
+    statement_cache_size: int = 100,
 ) -> asyncpg.Pool:
     """`application_name` names the process in `pg_stat_activity` and Postgres' logs, so an
     operator (and the benchmark's statement count) can tell the API's connections from the
-    worker's."""
+    worker's. `statement_cache_size=0` is for PgBouncer in transaction mode (README)."""
     pool = await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         reset=_keep_session,
+        statement_cache_size=statement_cache_size,
         server_settings={"application_name": application_name},
     )
     assert pool is not None

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # read-model saves) each hold one connection for their transaction, so the worker runs at
     # most this many at once; the other activities hold one only per statement.
     worker_db_pool_size: int = Field(default=20, ge=2, le=500)
+    # asyncpg's prepared-statement cache per connection (asyncpg's default, 100). Behind
+    # PgBouncer in transaction mode before 1.21 (or without max_prepared_statements) set 0: a
+    # statement prepared on one server connection is unknown on the next.
+    database_statement_cache_size: int = Field(default=100, ge=0, le=10_000)
     # How the worker runs workflow code: "full" is the SDK's sandbox (every run re-imports the
     # workflow modules), "passthrough" the sandbox with every module passed through (no re-import;
     # open() and input() still refused, module members such as datetime.now() no longer
