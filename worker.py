@@ -33,7 +33,7 @@ from payreq.settings import ConfigError, Settings, load_settings
 from payreq.smtp import SmtpConfig
 from payreq.temporal import connect_temporal, keyring, workflow_runner
 from workflows.outbound import outbound_task_queue
-from workflows.payment_request import PaymentRequestWorkflow
+from workflows.payment_request import PaymentRequestWorkflow, email_task_queue
 from workflows.reconcile import ReconcileWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
@@ -62,9 +62,10 @@ def build_worker(
     sms: SmsActivities | None = None,
     runner: WorkflowRunner | None = None,
 ) -> Worker:
-    """The main task queue's worker; run build_outbound_worker beside it. `sms` only when
-    Twilio is configured: without it no request is created texting. `runner` defaults to the
-    SDK's full sandbox (what the tests run); the process takes WORKFLOW_SANDBOX's (run())."""
+    """The main task queue's worker; run build_email_worker and build_outbound_worker beside
+    it. `sms` only when Twilio is configured: without it no request is created texting.
+    `runner` defaults to the SDK's full sandbox (what the tests run); the process takes
+    WORKFLOW_SANDBOX's (run())."""
     read_model = ReadModelActivities(pool, PayLinks(keyring, public_base_url))
     email = EmailActivities(pool, smtp)
     payments = StripeActivities(pool, stripe)
@@ -78,6 +79,8 @@ def build_worker(
         activities=[
             read_model.record_request,
             read_model.save_request,
+            # Emails run on the email queue (build_email_worker); scheduled here only by
+            # releases before it, whose pending attempts and retries still need a worker.
             email.send_email,
             email.give_up_email,
             payments.refund_payment,
@@ -91,6 +94,30 @@ def build_worker(
         max_concurrent_local_activities=max_concurrent_local_activities,
         workflow_runner=runner or SandboxedWorkflowRunner(),
         sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
+    )
+
+
+def build_email_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    pool: asyncpg.Pool,
+    smtp: SmtpConfig,
+    max_concurrent: int = 100,
+    max_per_second: float | None = None,
+) -> Worker:
+    """`send_email` on its own task queue (email_task_queue(task_queue)). `max_per_second` is
+    the server's limit for that queue, shared by every worker polling it (EMAIL_MAX_PER_SECOND):
+    a per-worker limit would multiply with the fleet."""
+    email = EmailActivities(pool, smtp)
+    return Worker(
+        client,
+        task_queue=email_task_queue(task_queue),
+        activities=[email.send_email],
+        max_concurrent_activities=max_concurrent,
+        max_task_queue_activities_per_second=max_per_second,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        interceptors=[ActivityLogInterceptor()],
     )
 
 
@@ -141,6 +168,13 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             max_concurrent_local_activities=settings.worker_db_pool_size,
             runner=workflow_runner(settings.workflow_sandbox),
         )
+        emails = build_email_worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            pool=pool,
+            smtp=smtp_config(settings),
+            max_per_second=settings.email_max_per_second,
+        )
         outbound = build_outbound_worker(
             client,
             task_queue=settings.temporal_task_queue,
@@ -154,7 +188,7 @@ async def run(settings: Settings, *, migrate: bool = False) -> None:
             loop.add_signal_handler(sig, stop.set)
         probes = database_and_temporal(pool, client)
         health = health_server(settings.worker_health_host, settings.worker_health_port, probes)
-        async with worker, outbound, health:
+        async with worker, emails, outbound, health:
             log.info("worker running on task queue %s", settings.temporal_task_queue)
             await stop.wait()
             log.info("shutting down: finishing in-flight activities")

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # Practice webhook deliveries in flight at once per worker process, on their own task
     # queue (<TEMPORAL_TASK_QUEUE>-outbound), apart from emails and refunds.
     webhook_max_concurrent_deliveries: int = Field(default=20, ge=1, le=1000)
+    # Emails sent per second across every worker, enforced by the Temporal server on the
+    # email task queue (<TEMPORAL_TASK_QUEUE>-email); unset, no limit. Set it to the SMTP
+    # relay's account limit, the same value on every worker.
+    email_max_per_second: float | None = Field(default=None, gt=0)
     # The worker's Postgres pool (connections per worker process). Local activities (the
     # read-model saves) each hold one connection for their transaction, so the worker runs at
     # most this many at once; the other activities hold one only per statement.

@@ -43,7 +43,7 @@ from payreq.practices import create_practice
 from payreq.settings import Settings
 from payreq.smtp import SmtpConfig
 from payreq.stripe.client import make_client
-from worker import build_outbound_worker, build_worker
+from worker import build_email_worker, build_outbound_worker, build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy
 
 BIN_DIR = Path(sys.executable).parent
@@ -65,6 +65,7 @@ class Received:
     envelope_from: str
     rcpt_tos: list[str]
     raw: bytes
+    at: float = field(default_factory=time.monotonic)  # when the server accepted it
 
     @functools.cached_property
     def message(self) -> EmailMessage:
@@ -186,8 +187,10 @@ class Harness:
         max_concurrent_activities: int = 100,
         outbound_max_concurrent: int = 20,
         sms: SmsActivities | None = None,
+        email_max_per_second: float | None = None,
     ) -> AsyncIterator[Worker]:
-        """The main worker and, beside it, the outbound-deliveries worker (as worker.run)."""
+        """The main worker and, beside it, the email and outbound-deliveries workers (as
+        worker.run)."""
         async with safe_client(allow_loopback=True, timeout=5) as http:
             w = build_worker(
                 self.client,
@@ -201,6 +204,13 @@ class Harness:
                 max_concurrent_activities=max_concurrent_activities,
                 sms=sms,
             )
+            emails = build_email_worker(
+                self.client,
+                task_queue=self.task_queue,
+                pool=self.pool,
+                smtp=self.smtp_config,
+                max_per_second=email_max_per_second,
+            )
             outbound = build_outbound_worker(
                 self.client,
                 task_queue=self.task_queue,
@@ -208,7 +218,7 @@ class Harness:
                 http=http,
                 max_concurrent=outbound_max_concurrent,
             )
-            async with w, outbound:
+            async with w, emails, outbound:
                 yield w
 
     def request_input(self, **overrides: object) -> PaymentRequestInput:

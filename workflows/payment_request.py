@@ -66,6 +66,15 @@ READ_MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
 )
 EMAIL_TIMEOUT = timedelta(minutes=2)
+
+
+def email_task_queue(main: str) -> str:
+    """The task queue of `send_email`, served by its own worker (worker.build_email_worker):
+    its slots are apart from refunds and saves, and EMAIL_MAX_PER_SECOND sets on it the
+    server's rate across every worker, which is what an SMTP account's limit needs."""
+    return f"{main}-email"
+
+
 # How long one email keeps retrying 4xx answers and outages; then its recipients still not
 # accepted are failed (never mailed again), so a dead mailbox cannot hold a request open.
 EMAIL_DELIVERY_WINDOW = timedelta(hours=24)
@@ -472,6 +481,7 @@ class PaymentRequestWorkflow:
             result = await workflow.execute_activity_method(
                 EmailActivities.send_email,
                 inp,
+                task_queue=email_task_queue(workflow.info().task_queue),
                 start_to_close_timeout=EMAIL_TIMEOUT,
                 schedule_to_close_timeout=EMAIL_DELIVERY_WINDOW,
                 heartbeat_timeout=EMAIL_HEARTBEAT,

@@ -23,7 +23,7 @@ from payreq.components import connect_pool
 from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
 from tests.support import PUBLIC_BASE_URL, TEST_PAYLOAD_KEY, stripe_client
-from worker import build_worker
+from worker import build_email_worker, build_worker
 
 POOL_SIZE = 20
 HTTP_TIMEOUT_SECONDS = 5.0
@@ -51,7 +51,13 @@ async def serve(cfg: dict[str, Any]) -> None:
                 keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
             )
-            async with worker:
+            emails = build_email_worker(
+                client,
+                task_queue=cfg["task_queue"],
+                pool=pool,
+                smtp=SmtpConfig(**cfg["smtp"]),
+            )
+            async with worker, emails:
                 print("ready", flush=True)
                 await stop.wait()
     finally:

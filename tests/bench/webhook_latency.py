@@ -46,7 +46,7 @@ from tests.support import (
     stripe_client,
     test_settings,
 )
-from worker import build_worker
+from worker import build_email_worker, build_worker
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     SEARCH_ATTRIBUTES,
@@ -155,9 +155,11 @@ async def measure(
         keyring=Keyring.parse(TEST_PAYLOAD_KEY),
         http=worker_http,
     )
+    emails = build_email_worker(client, task_queue=TASK_QUEUE, pool=pool, smtp=smtp)
     async with (
         worker_http,
         worker,
+        emails,
         serve(app) as base,
         httpx.AsyncClient(base_url=base, timeout=30) as http,
     ):

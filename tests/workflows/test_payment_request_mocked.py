@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.support import eventually
-from workflows.payment_request import PaymentRequestWorkflow
+from workflows.payment_request import PaymentRequestWorkflow, email_task_queue
 from workflows.types import (
     EmailInput,
     EmailKind,
@@ -104,11 +104,10 @@ async def running(
 ]:
     """The real workflow started on a worker of its own whose every activity is a mock."""
     calls, queue = Calls(), f"mocked-{uuid.uuid4()}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[PaymentRequestWorkflow],
-        activities=calls.activities(),
+    mocks = calls.activities()
+    async with (
+        Worker(env.client, task_queue=queue, workflows=[PaymentRequestWorkflow], activities=mocks),
+        Worker(env.client, task_queue=email_task_queue(queue), activities=mocks),
     ):
         inp = request_input(await env.get_current_time())
         handle = await env.client.start_workflow(

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.support import Harness, eventually, wait_idle
+from worker import build_email_worker
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.schedule import REMINDER_SPREAD, reminder_spread
 from workflows.types import (
@@ -247,7 +248,8 @@ async def uncached_worker(h: Harness) -> AsyncIterator[None]:
     async with h.worker() as real:
         config = real.config()
     config["max_cached_workflows"] = 0
-    async with Worker(**config):
+    emails = build_email_worker(h.client, task_queue=h.task_queue, pool=h.pool, smtp=h.smtp_config)
+    async with Worker(**config), emails:
         yield
 
 
