@@ -110,14 +110,12 @@ def build_email_worker(
     the server's limit for that queue, shared by every worker polling it (EMAIL_MAX_PER_SECOND):
     a per-worker limit would multiply with the fleet."""
     email = EmailActivities(pool, smtp)
-    return Worker(
+    return _activity_worker(
         client,
-        task_queue=email_task_queue(task_queue),
-        activities=[email.send_email],
-        max_concurrent_activities=max_concurrent,
-        max_task_queue_activities_per_second=max_per_second,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        interceptors=[ActivityLogInterceptor()],
+        email_task_queue(task_queue),
+        [email.send_email],
+        max_concurrent=max_concurrent,
+        max_per_second=max_per_second,
     )
 
 
@@ -132,11 +130,29 @@ def build_outbound_worker(
     """`deliver_events` on its own task queue (outbound_task_queue(task_queue)): at most
     `max_concurrent` deliveries at once, none of them holding the main queue's slots."""
     webhooks = WebhookActivities(pool, http)
+    return _activity_worker(
+        client,
+        outbound_task_queue(task_queue),
+        [webhooks.deliver_events],
+        max_concurrent=max_concurrent,
+    )
+
+
+def _activity_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., object]],
+    *,
+    max_concurrent: int,
+    max_per_second: float | None = None,
+) -> Worker:
+    """A worker of activities only, on a task queue of their own beside the main one."""
     return Worker(
         client,
-        task_queue=outbound_task_queue(task_queue),
-        activities=[webhooks.deliver_events],
+        task_queue=task_queue,
+        activities=activities,
         max_concurrent_activities=max_concurrent,
+        max_task_queue_activities_per_second=max_per_second,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=[ActivityLogInterceptor()],
     )

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from payreq.codec import Keyring
-from payreq.temporal import converter_for
-from tests.support import TEST_PAYLOAD_KEY, Harness, eventually
+from tests.support import Harness, eventually
 from workflows.payment_request import PaymentRequestWorkflow, email_task_queue
 from workflows.types import workflow_id
 
@@ -22,20 +19,17 @@ RATE = 2.0
 EMAILS = 12
 
 
-def connect_args(client: Client) -> dict[str, Any]:
-    return dict(
-        target_host=client.service_client.config.target_host,
-        namespace=client.namespace,
-        data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
-    )
-
-
 async def email_span(h: Harness, rate: float | None) -> float:
     """Seconds from the first to the last of EMAILS request emails, sent by two workers."""
     h.smtp.reset()
     h = replace(h, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
     # a second process: its own connection (the SDK refuses two workers of one queue on one)
-    other = replace(h, client=await Client.connect(**connect_args(h.client)))
+    second = await Client.connect(
+        h.client.service_client.config.target_host,
+        namespace=h.client.namespace,
+        data_converter=h.client.data_converter,
+    )
+    other = replace(h, client=second)
     async with h.worker(email_max_per_second=rate), other.worker(email_max_per_second=rate):
         for n in range(EMAILS):
             inp = h.request_input(emails=(f"patient{n}@example.com",))

@@ -7,22 +7,23 @@ from __future__ import annotations
 import pytest
 
 from payreq.components import create_pool
-from payreq.settings import Settings
+from payreq.smtp import SmtpConfig
+from tests.support import RecordingHandler
+from tests.support import test_settings as settings_for
 
 QUERY = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int%'"
 
 
 @pytest.mark.parametrize(("size", "kept"), [(100, 1), (0, 0)])
 async def test_the_statement_cache_setting_reaches_the_pool(
-    database_url: str, size: int, kept: int
+    database_url: str,
+    smtp_server: tuple[RecordingHandler, SmtpConfig],
+    fake_stripe: str,
+    size: int,
+    kept: int,
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        temporal_address="127.0.0.1:7233",
-        smtp_host="127.0.0.1",
-        mail_from="billing@example.com",
-        public_base_url="https://pay.example.com",
-        database_statement_cache_size=size,
+    settings = settings_for(database_url, smtp_server[1], fake_stripe).model_copy(
+        update={"database_statement_cache_size": size}
     )
     pool = await create_pool(settings, max_size=1)
     try:
