@@ -1,5 +1,6 @@
-"""Postgres writes of the read model. Every write is guarded by the request's `version`, so a
-late or retried write never overwrites newer state; events and payments are upserts."""
+"""Postgres writes of the read model, one statement each. Every write is guarded by the
+request's `version`, so a late or retried write never overwrites newer state; events and
+payments are upserts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from temporalio import activity
 
 from payreq.pay_links import PayLinks, hash_token
 from payreq.tables import payments, request_events
-from payreq.tables.payments import PaymentRow
 from workflows.types import (
     CLOSED_STATUSES,
     OutboundEvent,
@@ -39,17 +39,52 @@ WHERE r.version < EXCLUDED.version
 RETURNING version
 """
 
-_INSERT_OUTBOUND = """
-INSERT INTO outbound_events (id, practice_id, type, payload, created_at)
-VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (id) DO NOTHING
-"""
+# One statement per save: a transaction of several would cost a round trip each, plus BEGIN
+# and COMMIT. Data-modifying CTEs all run, referenced or not, against one snapshot; the
+# foreign keys are checked at the end of the statement, after the request row is in.
+# - events and outbound events are append-only with stable keys: written even by a stale save,
+#   so none is ever lost to a retry that lost the race to a newer version;
+# - payments and the pay link's revocation only with the newer version (`req` has a row);
+# - the pay link is issued by `record_request` only ($46 not null), which never revokes.
+_OUTBOUND = """
+    INSERT INTO outbound_events (id, practice_id, type, payload, created_at)
+    SELECT o.id, $2, o.type, o.payload::jsonb, o.created_at
+    FROM unnest($32::text[], $33::text[], $34::text[], $35::timestamptz[])
+        AS o (id, type, payload, created_at)
+    ON CONFLICT (id) DO NOTHING"""
 
-_ISSUE_TOKEN = """
-INSERT INTO pay_tokens (token_hash, payment_request_id, expires_at, key_id)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (payment_request_id) DO UPDATE
-    SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at,
-        key_id = EXCLUDED.key_id, created_at = now()
+_LEDGER = payments.ledger_upsert(
+    request="$1",
+    practice="$2",
+    patient="$3",
+    currency="$12",
+    at="$22",
+    first=36,
+    guard="EXISTS (SELECT 1 FROM req)",
+)
+
+_REVOKE = """
+    UPDATE pay_tokens SET revoked_at = $22
+    WHERE payment_request_id = $1 AND revoked_at IS NULL AND $45::boolean
+      AND EXISTS (SELECT 1 FROM req)"""
+
+_ISSUE = """
+    INSERT INTO pay_tokens (token_hash, payment_request_id, expires_at, key_id)
+    SELECT $46::bytea, $1, $20, $47::text WHERE $46::bytea IS NOT NULL
+    ON CONFLICT (payment_request_id) DO UPDATE
+        SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at,
+            key_id = EXCLUDED.key_id, created_at = now()"""
+
+_SAVE = f"""
+WITH req AS ({_UPSERT_REQUEST}),
+ev AS ({request_events.workflow_events_insert(request="$1", first=27)}),
+ob AS ({_OUTBOUND}),
+pay AS ({_LEDGER}),
+revoke AS ({_REVOKE}),
+link AS ({_ISSUE})
+SELECT EXISTS (SELECT 1 FROM req) AS stored,
+       cardinality($32::text[]) > 0
+           AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE practice_id = $2) AS deliver
 """
 
 
@@ -62,11 +97,8 @@ class ReadModelActivities:
     async def record_request(self, snap: RequestSnapshot) -> RecordRequestResult:
         """First write of a request, and its pay link (derived: a retry derives the same one).
         Only the token's hash and the id of the key that derived it are stored."""
-        rid = snap.request.request_id
-        kid, token = self._links.issue(rid)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._write(conn, snap)
-            await conn.execute(_ISSUE_TOKEN, hash_token(token), rid, snap.state.expires_at, kid)
+        kid, token = self._links.issue(snap.request.request_id)
+        await self._save(snap, link=(hash_token(token), kid))
         return RecordRequestResult(pay_url=self._links.url(token))
 
     @activity.defn(name="save_request")
@@ -74,18 +106,16 @@ class ReadModelActivities:
         """`stored` is False when a newer version was already stored (the row left alone).
         `deliver_events` tells the workflow whether this save's outbound events have a webhook
         endpoint to go to, so no delivery workflow is started for a practice without one."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            stored = await self._write(conn, snap)
-            deliver = bool(snap.outbound) and await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE practice_id = $1)",
-                snap.request.practice_id,
-            )
+        stored, deliver = await self._save(snap, link=None)
         return SaveResult(stored=stored, deliver_events=deliver)
 
-    async def _write(self, conn: asyncpg.pool.PoolConnectionProxy, snap: RequestSnapshot) -> bool:
+    async def _save(
+        self, snap: RequestSnapshot, *, link: tuple[bytes, str] | None
+    ) -> tuple[bool, bool]:
         req, st = snap.request, snap.state
-        stored = await conn.fetchval(
-            _UPSERT_REQUEST,
+        events, outbound = snap.new_events, snap.outbound
+        row = await self._pool.fetchrow(
+            _SAVE,
             req.request_id,
             req.practice_id,
             req.patient_id,
@@ -112,58 +142,22 @@ class ReadModelActivities:
             list(st.phones),
             list(st.rejected_phones),
             req.language,
+            # $27-$31: the workflow's new events
+            *request_events.workflow_event_arrays((e.seq, e.at, e.type, e.detail) for e in events),
+            # $32-$35: outbound events
+            [e.event_id for e in outbound],
+            [str(e.type) for e in outbound],
+            [json.dumps(outbound_payload(e)) for e in outbound],
+            [e.occurred_at for e in outbound],
+            # $36-$44: the ledger
+            *payments.ledger_arrays(st.payments),
+            # $45: revoke the pay link; $46, $47: issue it
+            link is None and st.status in CLOSED_STATUSES,
+            None if link is None else link[0],
+            None if link is None else link[1],
         )
-        # Events and outbound events are append-only with stable keys: written even by a stale
-        # save, so none is ever lost to a retry that lost the race to a newer version.
-        await request_events.record_workflow_events(
-            conn, req.request_id, ((e.seq, e.at, e.type, e.detail) for e in snap.new_events)
-        )
-        if snap.outbound:
-            await conn.executemany(
-                _INSERT_OUTBOUND,
-                [
-                    (
-                        e.event_id,
-                        e.practice_id,
-                        e.type,
-                        json.dumps(outbound_payload(e)),
-                        e.occurred_at,
-                    )
-                    for e in snap.outbound
-                ],
-            )
-        if stored is None:
-            return False
-        await payments.upsert(
-            conn,
-            [
-                PaymentRow(
-                    p.payment_id,
-                    req.request_id,
-                    req.practice_id,
-                    req.patient_id,
-                    p.amount,
-                    p.applied,
-                    req.currency,
-                    str(p.status),
-                    p.method or None,
-                    p.net_refunded,
-                    p.paid_at,
-                    snap.updated_at,
-                    p.source,
-                    p.reference,
-                )
-                for p in st.payments
-            ],
-        )
-        if st.status in CLOSED_STATUSES:
-            await conn.execute(
-                "UPDATE pay_tokens SET revoked_at = $2 WHERE payment_request_id = $1"
-                " AND revoked_at IS NULL",
-                req.request_id,
-                snap.updated_at,
-            )
-        return True
+        assert row is not None  # the final SELECT always returns one row
+        return bool(row["stored"]), bool(row["deliver"])
 
 
 def outbound_payload(e: OutboundEvent) -> dict[str, object]:

@@ -1,37 +1,77 @@
-"""The one writer of `payments`: the workflow's ledger (through the read model) and, once the
-workflow has closed, the Stripe inbox (payreq/stripe/closed.py)."""
+"""The one writer of `payments`: the workflow's ledger (a part of the read model's one-statement
+save, `ledger_upsert`) and, once the workflow has closed, the Stripe inbox
+(payreq/stripe/closed.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, Protocol
 
 from payreq.tables import Conn
 
 
-class PaymentRow(NamedTuple):
-    id: str
-    payment_request_id: str
-    practice_id: str
-    patient_id: str
-    amount: int
-    applied_amount: int
-    currency: str
-    status: str
-    method: str | None
-    refunded_amount: int
-    paid_at: datetime | None
-    updated_at: datetime
-    source: str
-    reference: str | None
+class LedgerEntry(Protocol):
+    """A payment as the workflow's state has it (workflows.types.PaymentRecord)."""
+
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def applied(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def net_refunded(self) -> int: ...
+    @property
+    def paid_at(self) -> datetime | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def reference(self) -> str: ...
 
 
-_UPSERT = """
-INSERT INTO payments (id, payment_request_id, practice_id, patient_id, amount, applied_amount,
-                      currency, status, method, refunded_amount, paid_at, updated_at, source,
-                      reference)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+def ledger_upsert(
+    *, request: str, practice: str, patient: str, currency: str, at: str, first: int, guard: str
+) -> str:
+    """A data-modifying CTE body for the read model's save, which numbers its parameters: the
+    request's columns are the parameters named, the payments the nine arrays from `$first`
+    (`ledger_arrays`), written only where `guard` holds (the save's version is newer)."""
+    a = [f"${first + i}" for i in range(9)]
+    return f"""
+    INSERT INTO payments (id, payment_request_id, practice_id, patient_id, amount,
+                          applied_amount, currency, status, method, refunded_amount, paid_at,
+                          updated_at, source, reference)
+    SELECT p.id, {request}, {practice}, {patient}, p.amount, p.applied, {currency}, p.status,
+           p.method, p.refunded, p.paid_at, {at}, p.source, p.reference
+    FROM unnest({a[0]}::text[], {a[1]}::bigint[], {a[2]}::bigint[], {a[3]}::text[],
+                {a[4]}::text[], {a[5]}::bigint[], {a[6]}::timestamptz[], {a[7]}::text[],
+                {a[8]}::text[])
+        AS p (id, amount, applied, status, method, refunded, paid_at, source, reference)
+    WHERE {guard}
+    {_ON_CONFLICT}"""
+
+
+def ledger_arrays(entries: Sequence[LedgerEntry]) -> list[list[Any]]:
+    """The nine arrays of `ledger_upsert`, in its order."""
+    return [
+        [p.payment_id for p in entries],
+        [p.amount for p in entries],
+        [p.applied for p in entries],
+        [str(p.status) for p in entries],
+        [p.method or None for p in entries],
+        [p.net_refunded for p in entries],
+        [p.paid_at for p in entries],
+        [str(p.source) for p in entries],
+        [p.reference for p in entries],
+    ]
+
+
+# What a newer save of the workflow's ledger changes in an existing row.
+_ON_CONFLICT = """
 ON CONFLICT (id) DO UPDATE SET
     amount = EXCLUDED.amount, applied_amount = EXCLUDED.applied_amount,
     status = EXCLUDED.status, method = EXCLUDED.method,
@@ -72,12 +112,6 @@ UPDATE payments SET
     updated_at = now()
 WHERE id = $1
 """
-
-
-async def upsert(conn: Conn, rows: Sequence[PaymentRow]) -> None:
-    """The workflow's view of its payments (the caller guards by the request's version)."""
-    if rows:  # (each statement is a round trip; skipped when it has no rows)
-        await conn.executemany(_UPSERT, rows)
 
 
 async def status_of(conn: Conn, payment_id: str) -> str | None:

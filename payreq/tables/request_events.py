@@ -44,6 +44,30 @@ def service_key(kind: str, detail: str) -> str:
     return f"service:{kind}:{detail}"
 
 
+def workflow_events_insert(*, request: str, first: int) -> str:
+    """A data-modifying CTE body for the read model's save, which numbers its parameters: the
+    workflow's events as the five arrays from `$first` (`workflow_event_arrays`)."""
+    a = [f"${first + i}" for i in range(5)]
+    return f"""
+    INSERT INTO request_events (payment_request_id, key, seq, at, type, detail)
+    SELECT {request}, e.key, e.seq, e.at, e.type, e.detail
+    FROM unnest({a[0]}::text[], {a[1]}::int[], {a[2]}::timestamptz[], {a[3]}::text[],
+                {a[4]}::text[]) AS e (key, seq, at, type, detail)
+    ON CONFLICT (payment_request_id, key) DO NOTHING"""
+
+
+def workflow_event_arrays(events: Iterable[tuple[int, datetime, str, str]]) -> list[list[object]]:
+    """(seq, at, type, detail) of each event as the five arrays of `workflow_events_insert`."""
+    rows = list(events)
+    return [
+        [workflow_key(s) for s, _, _, _ in rows],
+        [s for s, _, _, _ in rows],
+        [at for _, at, _, _ in rows],
+        [str(t) for _, _, t, _ in rows],
+        [d for _, _, _, d in rows],
+    ]
+
+
 async def record_workflow_events(
     conn: Conn, request_id: str, events: Iterable[tuple[int, datetime, str, str]]
 ) -> None:
