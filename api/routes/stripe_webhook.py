@@ -16,7 +16,7 @@ from api.deps import Deps
 from api.errors import ApiError, ErrorResponse
 from api.metrics import app_metrics
 from api.schemas.stripe_webhook import WebhookAck
-from payreq.stripe.inbox import StripeInbox, TemporalUnavailable, receive
+from payreq.stripe.inbox import EventInFlight, StripeInbox, TemporalUnavailable, receive
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's own default: older signatures are replays
 log = logging.getLogger("payreq.api.stripe")
@@ -72,6 +72,7 @@ async def stripe_webhook(request: Request, deps: Deps) -> WebhookAck:
     try:
         handled = await receive(deps.pool, inbox, event)
     except (
+        EventInFlight,
         TemporalUnavailable,
         RPCError,
         OSError,

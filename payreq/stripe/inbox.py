@@ -10,7 +10,9 @@ none: any other is refused (outcome `account_mismatch`: recorded, nothing change
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +28,6 @@ from payreq.stripe.cards import CARD_LABEL_KEY, card_from_intent, card_label
 from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS, Outcome
 from payreq.stripe.lookups import StripeLookups
 from payreq.stripe.refunds import record_refund_status
-from payreq.tables import Conn
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     DisputeChanged,
@@ -37,6 +38,13 @@ from workflows.types import (
 )
 
 SIGNAL_RPC_TIMEOUT = timedelta(seconds=10)
+# How long a delivery holds its claim on an event. A handler slower than this (Stripe's own
+# calls on a refund after close) may be joined by a second delivery: harmless, the workflow
+# de-duplicates by PaymentIntent and a refund is made once by its key, only work is repeated.
+CLAIM_LEASE = timedelta(seconds=60)
+# How long a second delivery waits for the first to finish before it answers "retry later".
+WAIT_FOR_CLAIM_S = 15.0
+_CLAIM_POLL_S = 0.05
 log = logging.getLogger("payreq.stripe")
 
 
@@ -44,6 +52,20 @@ log = logging.getLogger("payreq.stripe")
 class Handled:
     outcome: Outcome
     request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the claim read about the request a payment event's metadata names: its practice
+    (None: no such request) and the account the payment belongs to (payment_account's rule)."""
+
+    request_id: str
+    practice_id: str | None
+    account: str | None
+
+
+class EventInFlight(Exception):
+    """Another delivery of the event holds its claim and has not finished: retry later."""
 
 
 class WorkflowClosed(Exception):
@@ -60,29 +82,34 @@ class StripeInbox:
         self._stripe = stripe_client
         self._lookups = StripeLookups(stripe_client)
 
-    async def hand_on(self, conn: Conn, event: dict[str, Any]) -> Handled:
+    async def hand_on(
+        self, db: asyncpg.Pool, event: dict[str, Any], owner: Owner | None = None
+    ) -> Handled:
+        """`db` is the pool: no connection is held while the workflow is signalled."""
         kind = event["type"]
         obj = event["data"]["object"]
         at = datetime.fromtimestamp(int(event["created"]), UTC)
         account = event.get("account") or None
         if kind in PAYMENT_EVENT_STATUSES:
-            return await self.payment(conn, obj, PAYMENT_EVENT_STATUSES[kind], at, account)
+            status = PAYMENT_EVENT_STATUSES[kind]
+            return await self.payment(db, obj, status, at, account, owner)
         if kind in REFUND_EVENTS:
-            return await self._refund(conn, obj, at, account)
+            return await self._refund(db, obj, at, account)
         if kind in DISPUTE_EVENTS:
             closed_ = kind == "charge.dispute.closed"
-            return await self._dispute(conn, obj, closed_, at, account)
+            return await self._dispute(db, obj, closed_, at, account)
         return Handled("ignored")
 
     async def payment(
         self,
-        conn: Conn,
+        db: asyncpg.Pool,
         intent: dict[str, Any],
         status: PaymentStatus,
         at: datetime,
         account: str | None = None,
+        owner: Owner | None = None,
     ) -> Handled:
-        found = await self._ours(conn, intent.get("metadata"), intent["id"], account)
+        found = await self._ours(db, intent.get("metadata"), intent["id"], account, owner)
         if isinstance(found, Handled):
             return found
         event = PaymentReceived(
@@ -96,24 +123,25 @@ class StripeInbox:
         try:
             await self._signal(found, PaymentRequestWorkflow.payment_received, event)
         except WorkflowClosed:
-            return Handled(
-                await closed.payment_after_close(conn, self._stripe, found, event), found
-            )
+            async with db.acquire() as conn:
+                outcome = await closed.payment_after_close(conn, self._stripe, found, event)
+            return Handled(outcome, found)
         return Handled("signalled", found)
 
     async def _refund(
-        self, conn: Conn, obj: dict[str, Any], at: datetime, account: str | None
+        self, db: asyncpg.Pool, obj: dict[str, Any], at: datetime, account: str | None
     ) -> Handled:
         """`charge.refunded` carries the charge; `refund.*` and `charge.refund.updated` carry
         the refund. Either way the totals come from the charge's refunds as Stripe has them
         now, so a refund that failed since counts as failed."""
         if obj.get("object") == "refund" and obj.get("status"):
-            await record_refund_status(conn, str(obj["id"]), str(obj["status"]))
+            async with db.acquire() as conn:
+                await record_refund_status(conn, str(obj["id"]), str(obj["status"]))
         charge = await self._lookups.charge_of(obj, account)
         payment_id = charge.get("payment_intent")
         if not payment_id:
             return Handled("not_ours")
-        found = await self._ours(conn, charge.get("metadata"), payment_id, account)
+        found = await self._ours(db, charge.get("metadata"), payment_id, account)
         if isinstance(found, Handled):
             return found
         made, failed = await self._lookups.refund_totals(charge, account)
@@ -127,13 +155,14 @@ class StripeInbox:
         try:
             await self._signal(found, PaymentRequestWorkflow.refund_received, event)
         except WorkflowClosed:
-            await closed.refund_after_close(conn, found, payment_id, max(0, made - failed))
+            async with db.acquire() as conn:
+                await closed.refund_after_close(conn, found, payment_id, max(0, made - failed))
             return Handled("recorded_after_close", found)
         return Handled("signalled", found)
 
     async def _dispute(
         self,
-        conn: Conn,
+        db: asyncpg.Pool,
         dispute: dict[str, Any],
         is_closed: bool,
         at: datetime,
@@ -144,7 +173,7 @@ class StripeInbox:
         )
         if not payment_id:
             return Handled("not_ours")
-        found = await self._ours(conn, dispute.get("metadata"), payment_id, account)
+        found = await self._ours(db, dispute.get("metadata"), payment_id, account)
         if isinstance(found, Handled):
             return found
         event = DisputeChanged(
@@ -157,18 +186,35 @@ class StripeInbox:
         try:
             await self._signal(found, PaymentRequestWorkflow.dispute_changed, event)
         except WorkflowClosed:
-            await closed.dispute_after_close(conn, found, event)
+            async with db.acquire() as conn:
+                await closed.dispute_after_close(conn, found, event)
             return Handled("recorded_after_close", found)
         return Handled("signalled", found)
 
     async def _ours(
-        self, conn: Conn, metadata: dict[str, Any] | None, payment_id: str, account: str | None
+        self,
+        db: asyncpg.Pool,
+        metadata: dict[str, Any] | None,
+        payment_id: str,
+        account: str | None,
+        owner: Owner | None = None,
     ) -> str | Handled:
-        """The request this payment belongs to, or why the event is not handed on."""
-        request_id = await self._owner(conn, metadata, payment_id, account)
-        if request_id is None:
-            return Handled("not_ours")
-        expected = await payment_account(conn, payment_id, request_id)
+        """The request this payment belongs to, or why the event is not handed on. `owner`,
+        when the claim read it for the request the metadata names, saves both lookups."""
+        named = (metadata or {}).get("payment_request_id")
+        if owner is not None and named and owner.request_id == named:
+            expected_practice = (metadata or {}).get("practice_id")
+            if owner.practice_id is None or (
+                expected_practice and expected_practice != owner.practice_id
+            ):
+                return Handled("not_ours")
+            request_id: str | None = owner.request_id
+            expected = owner.account
+        else:
+            request_id = await self._owner(db, metadata, payment_id, account)
+            if request_id is None:
+                return Handled("not_ours")
+            expected = await payment_account(db, payment_id, request_id)
         if expected != account:
             log.warning(
                 "stripe event refused: sent for account %s, the payment's is %s",
@@ -176,11 +222,12 @@ class StripeInbox:
                 expected or "platform",
             )
             return Handled("account_mismatch", request_id)
+        assert request_id is not None
         return request_id
 
     async def _owner(
         self,
-        conn: Conn,
+        conn: asyncpg.Pool,
         metadata: dict[str, Any] | None,
         payment_id: str,
         account: str | None,
@@ -233,28 +280,79 @@ class StripeInbox:
             raise TemporalUnavailable("connect") from exc
 
 
+# One statement: the claim, whether the event was handled before, and (for a payment event)
+# the request its metadata names with the account its payment belongs to (payment_account's
+# rule, payreq/stripe/accounts.py). A claim is taken on a new event, or on one neither handled
+# nor claimed by a delivery still within its lease.
+_CLAIM = """
+WITH claim AS (
+    INSERT INTO stripe_events AS s (id, type, claimed_until) VALUES ($1, $2, now() + $3)
+    ON CONFLICT (id) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
+    WHERE s.handled_at IS NULL AND (s.claimed_until IS NULL OR s.claimed_until < now())
+    RETURNING s.claimed_until
+)
+SELECT (SELECT claimed_until FROM claim) AS claimed,
+       (SELECT handled_at IS NOT NULL FROM stripe_events WHERE id = $1) AS handled,
+       r.practice_id,
+       i.payment_intent_id IS NOT NULL AS known,
+       i.stripe_account_id AS made_on,
+       p.stripe_account_id AS practice_account
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN payment_requests r ON r.id = $4::text
+LEFT JOIN practices p ON p.id = r.practice_id
+LEFT JOIN stripe_payment_intents i ON i.payment_intent_id = $5::text
+"""
+
+_HANDLED = """UPDATE stripe_events SET handled_at = now(), claimed_until = NULL,
+    payment_request_id = $2 WHERE id = $1"""
+
+# Only the claim this delivery holds (not one a later delivery took after it lapsed).
+_RELEASE = """DELETE FROM stripe_events
+    WHERE id = $1 AND handled_at IS NULL AND claimed_until = $2"""
+
+
 async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any]) -> Handled:
     """Hand `event` on once, whoever brings it (webhook or reconciliation).
 
-    Each event id is recorded in `stripe_events` and handled under that row's lock: concurrent
-    deliveries queue behind each other and all but the first find it handled. The row is
-    committed as handled only once the workflow has the event, so any failure rolls it back and
-    the event is handled again on its next delivery."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            event["id"],
-            event["type"],
-        )
-        handled_at = await conn.fetchval(
-            "SELECT handled_at FROM stripe_events WHERE id = $1 FOR UPDATE", event["id"]
-        )
-        if handled_at is not None:
+    Each event id is claimed in `stripe_events` for CLAIM_LEASE, and marked handled only once
+    the workflow has the event; a failure removes the claim's row (nothing recorded), so the
+    next delivery handles it again. A delivery that finds another's live claim waits for it
+    (WAIT_FOR_CLAIM_S) and answers "duplicate" once it is handled, else EventInFlight (retry
+    later): no delivery is answered before the event is handed on. No connection is held
+    across the signal. The usual path is two statements: the claim and the mark."""
+    event_id = str(event["id"])
+    named, payment_id = _payment_named(event)
+    deadline = time.monotonic() + WAIT_FOR_CLAIM_S
+    while True:
+        row = await pool.fetchrow(_CLAIM, event_id, event["type"], CLAIM_LEASE, named, payment_id)
+        assert row is not None  # the final SELECT returns one row
+        if row["claimed"] is not None:
+            break
+        if row["handled"]:
             return Handled("duplicate")
-        handled = await inbox.hand_on(conn, event)
-        await conn.execute(
-            "UPDATE stripe_events SET handled_at = now(), payment_request_id = $2 WHERE id = $1",
-            event["id"],
-            handled.request_id,
-        )
-        return handled
+        if time.monotonic() > deadline:
+            raise EventInFlight(event_id)
+        await asyncio.sleep(_CLAIM_POLL_S)
+    owner = None
+    if named is not None:
+        account = row["made_on"] if row["known"] else row["practice_account"]
+        owner = Owner(named, row["practice_id"], str(account) if account else None)
+    try:
+        handled = await inbox.hand_on(pool, event, owner)
+    except Exception:
+        try:
+            await pool.execute(_RELEASE, event_id, row["claimed"])
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("stripe event %s: claim not released, it lapses", event_id)
+        raise
+    await pool.execute(_HANDLED, event_id, handled.request_id)
+    return handled
+
+
+def _payment_named(event: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The request and PaymentIntent a payment event names, for the claim to look up."""
+    if event["type"] not in PAYMENT_EVENT_STATUSES:
+        return None, None
+    intent = event["data"]["object"]
+    named = (intent.get("metadata") or {}).get("payment_request_id")
+    return (str(named), str(intent["id"])) if named else (None, None)

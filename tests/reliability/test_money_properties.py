@@ -180,10 +180,12 @@ async def test_any_sequence_keeps_the_balance_a_ledger_would(
                 # the workflow has completed: a payment now takes the webhook's path (the
                 # inbox the Stripe webhook uses), which refunds it in full
                 pid = await create_succeeded_intent(harness.stripe, int(str(a)), request_id)
-                async with harness.pool.acquire() as conn:
-                    await StripeInbox(harness.client, harness.stripe).payment(
-                        conn, _intent(pid, int(str(a)), request_id), PaymentStatus.SUCCEEDED, now
-                    )
+                await StripeInbox(harness.client, harness.stripe).payment(
+                    harness.pool,
+                    _intent(pid, int(str(a)), request_id),
+                    PaymentStatus.SUCCEEDED,
+                    now,
+                )
                 model.payments[pid] = Pay(
                     amount=int(str(a)), status="succeeded", excess=int(str(a))
                 )
