@@ -126,20 +126,27 @@ UPDATE email_deliveries SET updated_at = now(),
 WHERE delivery_key = ANY($1) RETURNING recipient, status, smtp_reply
 """
 
-# Marks a delivery `sending` (a new attempt) and answers NULL; or, when an earlier attempt
-# already ended in accepted or rejected, changes nothing and answers that row. One round trip.
+# Marks a delivery `sending` (a new attempt), or, when an earlier attempt already ended in
+# accepted or rejected, changes nothing and answers that row's status and reply; and reads the
+# practice with its template for this kind and language. One round trip per recipient; no row
+# (and nothing claimed) for an unknown practice.
 _CLAIM = """
 WITH claimed AS (
     INSERT INTO email_deliveries AS d (delivery_key, payment_request_id, kind, sequence,
                                        recipient, message_id, status, attempts)
-    VALUES ($1, $2, $3, $4, $5, $6, 'sending', 1)
+    SELECT $1, $2, $3, $4, $5, $6, 'sending', 1
+    WHERE EXISTS (SELECT 1 FROM practices WHERE id = $7)
     ON CONFLICT (delivery_key) DO UPDATE SET status = 'sending', smtp_reply = NULL,
         updated_at = now(), attempts = d.attempts + 1
     WHERE d.status NOT IN ('accepted', 'rejected')
     RETURNING 1
 )
-SELECT status, smtp_reply FROM email_deliveries
-WHERE delivery_key = $1 AND NOT EXISTS (SELECT 1 FROM claimed)
+SELECT f.status AS final_status, f.smtp_reply AS final_reply,
+       p.name, p.reply_to, p.timezone, t.subject, t.html, t.text
+FROM practices p
+LEFT JOIN email_templates t ON t.practice_id = p.id AND t.kind = $3 AND t.language = $8
+LEFT JOIN email_deliveries f ON f.delivery_key = $1 AND NOT EXISTS (SELECT 1 FROM claimed)
+WHERE p.id = $7
 """
 
 
@@ -152,54 +159,48 @@ class EmailActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, inp: EmailInput) -> EmailResult:
-        practice = await self._pool.fetchrow(
-            """SELECT p.name, p.reply_to, p.timezone, t.subject, t.html, t.text
-               FROM practices p
-               LEFT JOIN email_templates t
-                 ON t.practice_id = p.id AND t.kind = $2 AND t.language = $3
-               WHERE p.id = $1""",
-            inp.practice_id,
-            str(inp.kind),
-            inp.language,
-        )
-        if practice is None:
-            raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
-        context = email_context(inp, practice["name"], practice["timezone"])
-        template = (
-            default_template(str(inp.kind), inp.language)
-            if practice["subject"] is None
-            else Template(subject=practice["subject"], html=practice["html"], text=practice["text"])
-        )
-        rendered = self._render(template, inp, context)
         # Heartbeat while alive (not per step: a slow SMTP server is not a dead worker), so a
         # worker killed mid-send is noticed within the heartbeat timeout, not start-to-close.
         beating = asyncio.create_task(_heartbeat_forever())
         try:
-            return await self._deliver_all(inp, rendered, practice["name"], practice["reply_to"])
+            return await self._deliver_all(inp)
         finally:
             beating.cancel()
 
-    async def _deliver_all(
-        self, inp: EmailInput, rendered: Rendered, practice_name: str, reply_to: str | None
-    ) -> EmailResult:
+    async def _deliver_all(self, inp: EmailInput) -> EmailResult:
         results: list[RecipientResult] = []
         temporary: list[str] = []
+        rendered: Rendered | None = None  # once, if any recipient is still to be sent to
         for recipient in inp.recipients:
             key = delivery_key(inp, recipient)
             msg_id = message_id(key, self._smtp.mail_from)
-            final = await self._pool.fetchrow(
-                _CLAIM, key, inp.request_id, str(inp.kind), inp.sequence, recipient, msg_id
+            row = await self._pool.fetchrow(
+                _CLAIM,
+                key,
+                inp.request_id,
+                str(inp.kind),
+                inp.sequence,
+                recipient,
+                msg_id,
+                inp.practice_id,
+                inp.language,
             )
-            if final is not None:  # accepted or rejected by an earlier attempt: never again
+            if row is None:
+                raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
+            if row["final_status"] is not None:  # accepted or rejected before: never again
                 results.append(
                     RecipientResult(
                         email=recipient,
-                        status=RecipientStatus(final["status"]),
-                        reply=final["smtp_reply"] or "",
+                        status=RecipientStatus(row["final_status"]),
+                        reply=row["final_reply"] or "",
                     )
                 )
                 continue
-            msg = self._safe_message(rendered, recipient, msg_id, practice_name, reply_to)
+            if rendered is None:
+                rendered = self._render(
+                    _template(row, inp), inp, email_context(inp, row["name"], row["timezone"])
+                )
+            msg = self._safe_message(rendered, recipient, msg_id, row["name"], row["reply_to"])
             status, reply = await self._deliver(msg)
             await self._record(key, status, reply)
             if status == "retrying":
@@ -308,6 +309,13 @@ class EmailActivities:
             status,
             reply,
         )
+
+
+def _template(row: asyncpg.Record, inp: EmailInput) -> Template:
+    """The practice's own template for this kind and language, else the default."""
+    if row["subject"] is None:
+        return default_template(str(inp.kind), inp.language)
+    return Template(subject=row["subject"], html=row["html"], text=row["text"])
 
 
 def _classify(code: int, message: str) -> tuple[Delivery, str]:
