@@ -35,11 +35,31 @@ SWEEP_BATCH = 100  # expired rows removed per claim: bounded work, and it keeps 
 SECRET_FIELDS = ("pay_url",)
 Present = Callable[[dict[str, object]], Awaitable[dict[str, object]]]
 
-_SWEEP = """
-DELETE FROM idempotency_keys
-WHERE (practice_id = $1 AND key = $2 AND created_at < now() - $3::interval)
-    OR ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys WHERE created_at < now() - $3::interval
-                        ORDER BY created_at LIMIT $4))
+# One statement: sweep a batch of other expired keys (bounded work that keeps up), claim this
+# key (new, or expired: taken over afresh), and read what an earlier claim stored. The final
+# SELECT sees the rows as they were before the statement: when the conflict was with a claim
+# committed meanwhile, it finds no row and the caller claims again.
+_CLAIM = f"""
+WITH sweep AS (
+    DELETE FROM idempotency_keys
+    WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM idempotency_keys
+        WHERE created_at < now() - $4::interval AND NOT (practice_id = $1 AND key = $2)
+        ORDER BY created_at LIMIT $5))
+),
+claimed AS (
+    INSERT INTO idempotency_keys AS k (practice_id, key, request_hash) VALUES ($1, $2, $3)
+    ON CONFLICT (practice_id, key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, status_code = NULL, response = NULL,
+            created_at = now()
+    WHERE k.created_at < now() - $4::interval
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM claimed) AS fresh, k.key IS NOT NULL AS found, k.request_hash,
+       k.status_code, k.response,
+       k.created_at < now() - interval '{STALE_CLAIM_SECONDS} seconds' AS stale
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN idempotency_keys k ON k.practice_id = $1 AND k.key = $2
 """
 
 IdempotencyKeyHeader = Annotated[
@@ -81,25 +101,11 @@ def derived_id(prefix: str, practice_id: str, key: str) -> str:
 
 
 async def claim(pool: asyncpg.Pool, practice_id: str, key: str, request_hash: bytes) -> Claim:
-    await pool.execute(_SWEEP, practice_id, key, WINDOW, SWEEP_BATCH)
-    row = await pool.fetchrow(
-        """INSERT INTO idempotency_keys (practice_id, key, request_hash) VALUES ($1, $2, $3)
-           ON CONFLICT (practice_id, key) DO NOTHING RETURNING key""",
-        practice_id,
-        key,
-        request_hash,
-    )
-    if row is not None:
+    stored = await pool.fetchrow(_CLAIM, practice_id, key, request_hash, WINDOW, SWEEP_BATCH)
+    assert stored is not None  # the final SELECT returns one row
+    if stored["fresh"]:
         return Claim(key=key, fresh=True)
-    stored = await pool.fetchrow(
-        "SELECT request_hash, status_code, response,"
-        f" created_at < now() - interval '{STALE_CLAIM_SECONDS} seconds' AS stale"
-        " FROM idempotency_keys"
-        " WHERE practice_id = $1 AND key = $2",
-        practice_id,
-        key,
-    )
-    if stored is None:  # expired and removed between the two statements: claim again
+    if not stored["found"]:  # claimed by another call committed meanwhile: read it again
         return await claim(pool, practice_id, key, request_hash)
     if bytes(stored["request_hash"]) != request_hash:
         raise ApiError(
@@ -123,7 +129,7 @@ async def store(
 ) -> Claim:
     """Record the response (without its secrets); the first stored response wins and is what
     every caller gets."""
-    response = {k: v for k, v in response.items() if k not in SECRET_FIELDS}
+    response = _without_secrets(response)
     row = await pool.fetchrow(
         """UPDATE idempotency_keys SET status_code = coalesce(status_code, $3),
                response = coalesce(response, $4::jsonb)
@@ -138,6 +144,10 @@ async def store(
     return Claim(
         key=key, fresh=False, status_code=row["status_code"], response=json.loads(row["response"])
     )
+
+
+def _without_secrets(response: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in response.items() if k not in SECRET_FIELDS}
 
 
 async def release(pool: asyncpg.Pool, practice_id: str, key: str) -> None:
@@ -176,6 +186,7 @@ async def once(
             409, "idempotency_key_in_use", "A request with this Idempotency-Key is in progress."
         )
     replayed = c.replay
+    ours: dict[str, object] | None = None
     if not c.replay:
         try:
             status, model = await work(c.fresh)
@@ -183,8 +194,12 @@ async def once(
             if not join_in_flight:
                 await release(pool, practice_id, key)
             raise
-        c = await store(pool, practice_id, key, status, model.model_dump(mode="json"))
+        ours = model.model_dump(mode="json")
+        c = await store(pool, practice_id, key, status, ours)
     assert c.status_code is not None and c.response is not None
     headers = {REPLAY_HEADER: "true"} if replayed else None
-    body = await present(c.response) if present else c.response
+    if ours is not None and c.response == _without_secrets(ours):
+        body = ours  # the stored response is this call's own: its secrets are current
+    else:
+        body = await present(c.response) if present else c.response
     return JSONResponse(body, status_code=c.status_code, headers=headers)

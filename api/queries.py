@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,15 +68,34 @@ async def request_row(pool: asyncpg.Pool, practice_id: str, request_id: str) -> 
     return row
 
 
+# The whole resource in one statement: the row, its payments and timeline as arrays of their
+# tables' rows (asyncpg decodes each into a Record), and the live pay link's key id.
+_RESOURCE = f"""
+SELECT r.*,
+       ARRAY(SELECT p FROM payments p WHERE p.payment_request_id = r.id
+             ORDER BY p.paid_at, p.id) AS payment_rows,
+       ARRAY(SELECT e FROM request_events e WHERE e.payment_request_id = r.id
+             ORDER BY {request_events.TIMELINE_ORDER}) AS event_rows,
+       (SELECT key_id FROM pay_tokens t
+        WHERE t.payment_request_id = r.id AND t.revoked_at IS NULL) AS pay_key_id
+FROM payment_requests r WHERE r.id = $1 AND r.practice_id = $2
+"""
+
+PayUrl = Callable[[str, str], str | None]  # (key id, request id) -> the pay link
+
+
 async def request_resource(
-    pool: asyncpg.Pool, row: asyncpg.Record, pay_url: str | None
+    pool: asyncpg.Pool, practice_id: str, request_id: str, pay_url: PayUrl
 ) -> PaymentRequestOut:
-    async with pool.acquire() as conn:
-        payments = await conn.fetch(
-            "SELECT * FROM payments WHERE payment_request_id = $1 ORDER BY paid_at, id", row["id"]
-        )
-        events = await conn.fetch(request_events.TIMELINE, row["id"])
+    """The resource, or 404 when the request does not exist *or belongs to another practice*.
+    The pay link is derived again from the key id Postgres keeps (never stored)."""
+    if "\x00" in request_id or len(request_id) > MAX_ID:
+        raise ApiError(404, "not_found", "No such payment request.")
+    row = await pool.fetchrow(_RESOURCE, request_id, practice_id)
+    if row is None:
+        raise ApiError(404, "not_found", "No such payment request.")
     closed = row["status"] in CLOSED_STATUSES
+    kid = row["pay_key_id"]
     return PaymentRequestOut(
         id=row["id"],
         patient_id=row["patient_id"],
@@ -93,13 +113,15 @@ async def request_resource(
         amount_paid=row["amount_paid"],
         amount_remaining=row["amount_remaining"],
         status=row["status"],
-        pay_url=None if closed else pay_url,
+        pay_url=None if closed or not kid else pay_url(kid, row["id"]),
         reminders_sent=row["reminders_sent"],
         reminders_paused=row["reminders_paused"],
         next_reminder_at=row["next_reminder_at"],
         expires_at=row["expires_at"],
-        payments=[PaymentOut(**_payment(p)) for p in payments],
-        events=[EventOut(at=e["at"], type=e["type"], detail=e["detail"]) for e in events],
+        payments=[PaymentOut(**_payment(p)) for p in row["payment_rows"]],
+        events=[
+            EventOut(at=e["at"], type=e["type"], detail=e["detail"]) for e in row["event_rows"]
+        ],
     )
 
 

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import asyncpg
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api import idempotency, queries
-from api.deps import AppDeps, Practice
+from api.deps import DEFAULTS_COLUMNS, AppDeps, Practice, PracticeDefaults, defaults_of
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.resources import PaymentRequestOut
@@ -29,7 +28,7 @@ from api.schemas.payment_requests import (
 )
 from api.workflow_client import apply_update, closed_error, start_request
 from payreq.pay_links import PayLinks
-from payreq.rendering.locale import Language, language, money
+from payreq.rendering.locale import money
 from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
@@ -39,7 +38,6 @@ from workflows.types import (
     ChangeInput,
     OfflinePaymentInput,
     PaymentRequestInput,
-    ReminderPolicy,
     ResendInput,
 )
 
@@ -64,12 +62,12 @@ async def create_request(
         defaults = await practice_defaults(deps, practice)
         texting = deps.settings.twilio_account_sid is not None
         inp = workflow_input(body, practice, defaults, request_id, texting)
-        state = await start_request(deps, inp)
+        # Returns once the read model has the request and its link (None: it closed before
+        # this retry); either way the answer is the read model's, in one statement.
+        await start_request(deps, inp)
         if first:
             metrics.workflows_started.inc()
-        row = await queries.request_row(deps.pool, practice.id, request_id)
-        pay_url = state.pay_url if state else None  # None: it closed before this retry
-        return 201, await queries.request_resource(deps.pool, row, pay_url)
+        return 201, await resource(deps, practice.id, request_id)
 
     return await idempotency.once(
         deps.pool,
@@ -161,8 +159,7 @@ async def _act(
         if row["status"] in CLOSED_STATUSES:
             raise closed_error(row["status"])
         await apply_update(deps, request_id, update.method, update.arg)
-        fresh = await queries.request_row(deps.pool, practice.id, request_id)
-        return update.status_code, await present(deps, fresh)
+        return update.status_code, await resource(deps, practice.id, request_id)
 
     path = f"{REQUESTS_PATH}/{request_id}/{action}"
     return await idempotency.once(
@@ -176,11 +173,10 @@ async def _act(
     )
 
 
-async def present(deps: AppDeps, row: asyncpg.Record) -> PaymentRequestOut:
-    """The resource from the read model, the pay link derived again (never stored)."""
-    open_ = row["status"] not in CLOSED_STATUSES
-    url = await pay_url(deps, row["id"]) if open_ else None
-    return await queries.request_resource(deps.pool, row, url)
+async def resource(deps: AppDeps, practice_id: str, request_id: str) -> PaymentRequestOut:
+    """The resource from the read model (one statement), the pay link derived again."""
+    links = pay_links(deps)
+    return await queries.request_resource(deps.pool, practice_id, request_id, links.url_for)
 
 
 def random_request_id() -> str:
@@ -194,30 +190,15 @@ def _offline_payment_id(practice: Practice, key: str | None) -> str:
     return idempotency.derived_id("off", practice.id, key)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PracticeDefaults:
-    """What a new request takes from its practice when the create does not say."""
-
-    policy: ReminderPolicy
-    language: Language
-
-
 async def practice_defaults(deps: AppDeps, practice: Practice) -> PracticeDefaults:
+    """As read with the caller's practice, else read now."""
+    if practice.defaults is not None:
+        return practice.defaults
     row = await deps.pool.fetchrow(
-        """SELECT timezone, reminder_send_time, reminders_on_weekends, default_reminder_days,
-                  default_expires_in_days, default_language FROM practices WHERE id = $1""",
-        practice.id,
+        f"SELECT {DEFAULTS_COLUMNS} FROM practices p WHERE p.id = $1", practice.id
     )
     assert row is not None  # the key that authenticated this call belongs to it
-    policy = ReminderPolicy(
-        reminder_days=tuple(row["default_reminder_days"]),
-        expires_in_days=row["default_expires_in_days"],
-        timezone=row["timezone"],
-        send_hour=row["reminder_send_time"].hour,
-        send_minute=row["reminder_send_time"].minute,
-        weekends_allowed=row["reminders_on_weekends"],
-    )
-    return PracticeDefaults(policy=policy, language=language(row["default_language"]))
+    return defaults_of(row)
 
 
 def workflow_input(

@@ -20,7 +20,7 @@ import asyncpg
 from fastapi import Depends, Header
 from pydantic import Field, StrictInt, model_validator
 
-from api.deps import Deps, Practice
+from api.deps import DEFAULTS_COLUMNS, Deps, Practice, defaults_of
 from api.errors import ApiError
 from api.schemas.fields import (
     CURRENCIES,
@@ -140,7 +140,7 @@ async def find_session(pool: asyncpg.Pool, secret: str, now: datetime) -> StaffS
     if not secret.startswith(SECRET_PREFIX) or len(secret) > MAX_SECRET_LENGTH:
         return None
     row = await pool.fetchrow(
-        """SELECT s.*, p.name AS practice_name FROM staff_sessions s
+        f"""SELECT s.*, p.name AS practice_name, {DEFAULTS_COLUMNS} FROM staff_sessions s
            JOIN practices p ON p.id = s.practice_id
            -- valid only while the API key that minted it is (revoking deletes them, too)
            JOIN api_keys k ON k.key_hash = s.api_key_hash AND k.revoked_at IS NULL
@@ -151,7 +151,9 @@ async def find_session(pool: asyncpg.Pool, secret: str, now: datetime) -> StaffS
     if row is None:
         return None
     return StaffSession(
-        practice=Practice(id=row["practice_id"], name=row["practice_name"]),
+        practice=Practice(
+            id=row["practice_id"], name=row["practice_name"], defaults=defaults_of(row)
+        ),
         patient=PatientIn(
             id=row["patient_id"],
             first_name=row["patient_first_name"],

@@ -188,6 +188,7 @@ class Harness:
         outbound_max_concurrent: int = 20,
         sms: SmsActivities | None = None,
         email_max_per_second: float | None = None,
+        public_base_url: str = PUBLIC_BASE_URL,
     ) -> AsyncIterator[Worker]:
         """The main worker and, beside it, the email and outbound-deliveries workers (as
         worker.run)."""
@@ -198,7 +199,7 @@ class Harness:
                 pool=self.pool,
                 smtp=self.smtp_config,
                 stripe=self.stripe,
-                public_base_url=PUBLIC_BASE_URL,
+                public_base_url=public_base_url,
                 keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
                 max_concurrent_activities=max_concurrent_activities,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 
-from api import queries, service
+from api import service
 from api.deps import CurrentPractice, Deps
 from api.idempotency import IdempotencyKeyHeader
 from api.metrics import Metrics, get_metrics
@@ -47,8 +47,7 @@ async def create_payment_request(
 async def get_payment_request(
     request_id: str, practice: CurrentPractice, deps: Deps
 ) -> PaymentRequestOut:
-    row = await queries.request_row(deps.pool, practice.id, request_id)
-    return await service.present(deps, row)
+    return await service.resource(deps, practice.id, request_id)
 
 
 @router.post(

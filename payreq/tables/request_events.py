@@ -26,9 +26,10 @@ VALUES ($1, $2, now(), $3, $4)
 ON CONFLICT (payment_request_id, key) DO NOTHING
 """
 
-TIMELINE = """
+TIMELINE_ORDER = "at, seq NULLS FIRST, id"
+TIMELINE = f"""
 SELECT at, type, detail FROM request_events WHERE payment_request_id = $1
-ORDER BY at, seq NULLS FIRST, id
+ORDER BY {TIMELINE_ORDER}
 """
 
 

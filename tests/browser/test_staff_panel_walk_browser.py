@@ -30,7 +30,7 @@ async def test_create_with_a_phone_take_cash_at_the_desk_and_see_the_row_go(
         harness.practice_id,
         zone_inside_window(),
     )
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         async with serve(create_host_app(sms.api_url, harness.api_key)) as host:
             assert (await api.patch("/v1/practice", json={"embed_origins": [host]})).is_success
             page = await browser.new_page(viewport=DESKTOP)

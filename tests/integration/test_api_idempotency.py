@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
+import pytest
 
 from api import idempotency, service, workflow_client
 from api.deps import AppDeps, Practice
+from api.errors import ApiError
 from api.schemas import CreatePaymentRequest
 from tests.integration.apihelp import create_body, error_of, until_status
 from tests.support import Harness, eventually
@@ -128,3 +131,27 @@ async def test_retry_after_the_api_died_mid_create_joins_the_started_request(
         await asyncio.sleep(0.3)
     assert await harness.pool.fetchval("SELECT count(*) FROM payment_requests") == 1
     assert len(harness.smtp.to("crash@example.com")) == 1
+
+
+async def test_an_expired_key_is_taken_over_and_a_live_one_answers_or_refuses(
+    harness: Harness,
+) -> None:
+    """A key past its window is claimed afresh even with another body (its old answer is
+    gone); a key within it is a 409 with another body and the stored answer with the same."""
+    pool, practice = harness.pool, harness.practice_id
+    first, other = b"\x01" * 32, b"\x02" * 32
+    assert (await idempotency.claim(pool, practice, "k", first)).fresh
+    await idempotency.store(pool, practice, "k", 201, {"id": "pr_x"})
+    again = await idempotency.claim(pool, practice, "k", first)
+    assert (again.fresh, again.status_code, again.response) == (False, 201, {"id": "pr_x"})
+    with pytest.raises(ApiError) as refused:
+        await idempotency.claim(pool, practice, "k", other)
+    assert (refused.value.status, refused.value.code) == (409, "idempotency_key_reused")
+    await pool.execute(
+        "UPDATE idempotency_keys SET created_at = now() - $1::interval",
+        idempotency.WINDOW + timedelta(minutes=1),
+    )
+    taken = await idempotency.claim(pool, practice, "k", other)
+    assert taken.fresh and not taken.replay
+    row = await pool.fetchrow("SELECT request_hash, response FROM idempotency_keys")
+    assert row is not None and bytes(row["request_hash"]) == other and row["response"] is None

@@ -62,7 +62,7 @@ async def test_a_spanish_request_is_spanish_in_email_text_pay_page_and_receipt(
     sms: Sms, harness: Harness
 ) -> None:
     await practice_in_zone(harness, zone_inside_window())
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         req = await created(api, language="es", emails="maria@example.com", phones=[PHONE])
         assert req["language"] == "es"
         await until_event(api, req["id"], "text_queued")
@@ -112,7 +112,7 @@ async def test_a_spanish_request_is_spanish_in_email_text_pay_page_and_receipt(
 async def test_the_practice_default_language_applies_and_unknown_languages_are_422(
     sms: Sms, harness: Harness
 ) -> None:
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         assert (await api.get("/v1/practice")).json()["default_language"] == "en"
         bad = await api.patch("/v1/practice", json={"default_language": "fr"})
         assert error_of(bad) == (422, "invalid_value", "default_language"), bad.text
@@ -136,7 +136,7 @@ async def test_the_practice_default_language_applies_and_unknown_languages_are_4
 
 async def test_templates_are_per_kind_and_language(sms: Sms, harness: Harness) -> None:
     await practice_in_zone(harness, zone_inside_window())
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         mine = {
             "subject": "{{ practice_name }}: su saldo es {{ amount_due }}",
             "html": "<p>Hola {{ first_name }}, pague aquí: {{ pay_url }}</p>",

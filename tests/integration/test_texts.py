@@ -50,7 +50,7 @@ async def test_a_request_with_a_phone_gets_one_short_text_without_the_patient_na
     sms: Sms, harness: Harness
 ) -> None:
     await practice_in_zone(harness, zone_inside_window())
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         body = create_body(phones=f"{PHONE}; {PHONE}")
         resp = await api.post(PR, json=body)
         assert resp.status_code == 201, resp.text
@@ -73,7 +73,7 @@ async def test_stop_is_honoured_across_a_resend_and_a_reminder(
     sms: Sms, harness: Harness, ts_env: WorkflowEnvironment
 ) -> None:
     await practice_in_zone(harness, zone_inside_window())
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         created = (await api.post(PR, json=create_body(phones=[PHONE]))).json()
         rid = created["id"]
         await until_event(api, rid, "text_queued")
@@ -99,7 +99,7 @@ async def reminder_emailed(api: httpx.AsyncClient, rid: str) -> bool:
 
 async def test_a_phone_only_request_works_end_to_end(sms: Sms, harness: Harness) -> None:
     await practice_in_zone(harness, zone_inside_window())
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         resp = await api.post(PR, json=create_body(emails=None, phones=PHONE))
         assert resp.status_code == 201, resp.text
         created = resp.json()
@@ -117,7 +117,7 @@ async def test_a_phone_only_request_works_end_to_end(sms: Sms, harness: Harness)
 
 async def test_a_rejected_phone_with_no_email_fails_delivery(sms: Sms, harness: Harness) -> None:
     await practice_in_zone(harness, zone_inside_window())
-    async with harness.worker(sms=sms.acts), sms.api() as api:
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url), sms.api() as api:
         created = (await api.post(PR, json=create_body(emails=None, phones="+15005550001"))).json()
         await until_event(api, created["id"], "text_rejected")
 
@@ -144,7 +144,7 @@ async def test_sixty_days_of_reminders_text_only_between_8_and_21_local(
     )
     created = await ts_env.get_current_time()
     inp = harness.request_input(phones=(PHONE,), texting=True, policy=policy, created_at=created)
-    async with harness.worker(sms=sms.acts):
+    async with harness.worker(sms=sms.acts, public_base_url=sms.api_url):
         handle = await harness.client.start_workflow(
             PaymentRequestWorkflow.run,
             inp,
