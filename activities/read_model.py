@@ -10,7 +10,7 @@ import asyncpg
 from temporalio import activity
 
 from payreq.pay_links import PayLinks, hash_token
-from payreq.tables import payments, request_events
+from payreq.tables import payments, request_events, stripe_events
 from workflows.types import (
     CLOSED_STATUSES,
     OutboundEvent,
@@ -45,7 +45,8 @@ RETURNING version
 # - events and outbound events are append-only with stable keys: written even by a stale save,
 #   so none is ever lost to a retry that lost the race to a newer version;
 # - payments and the pay link's revocation only with the newer version (`req` has a row);
-# - the pay link is issued by `record_request` only ($46 not null), which never revokes.
+# - the pay link is issued by `record_request` only ($46 not null), which never revokes;
+# - the Stripe events whose payments the workflow recorded are marked handled, stale or not.
 _OUTBOUND = """
     INSERT INTO outbound_events (id, practice_id, type, payload, created_at)
     SELECT o.id, $2, o.type, o.payload::jsonb, o.created_at
@@ -81,7 +82,8 @@ ev AS ({request_events.workflow_events_insert(request="$1", first=27)}),
 ob AS ({_OUTBOUND}),
 pay AS ({_LEDGER}),
 revoke AS ({_REVOKE}),
-link AS ({_ISSUE})
+link AS ({_ISSUE}),
+handled AS ({stripe_events.handled_by_save(request="$1", ids="$48")})
 SELECT EXISTS (SELECT 1 FROM req) AS stored,
        cardinality($32::text[]) > 0
            AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE practice_id = $2) AS deliver
@@ -155,6 +157,8 @@ class ReadModelActivities:
             link is None and st.status in CLOSED_STATUSES,
             None if link is None else link[0],
             None if link is None else link[1],
+            # $48: the Stripe events whose payments this save records
+            list(snap.stripe_events),
         )
         assert row is not None  # the final SELECT always returns one row
         return bool(row["stored"]), bool(row["deliver"])

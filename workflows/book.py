@@ -49,6 +49,7 @@ class RequestBook:
         self.events: list[RequestEvent] = list(c.unsaved_events) if c else []  # not yet saved
         self.event_seq = c.event_seq if c else 0
         self.outbound: list[OutboundEvent] = []  # recorded with the next save, then delivered
+        self.stripe_events: list[str] = []  # marked handled by the next save
         self.version = c.version if c else 0
         self.email_seq = c.email_seq if c else 0
         self.reminders_sent = c.reminders_sent if c else 0
@@ -191,6 +192,7 @@ class RequestBook:
             outbound=tuple(self.outbound),
             updated_at=now,
             closed_at=now if self.closed else None,
+            stripe_events=tuple(self.stripe_events),
         )
 
     def email_input(self, kind: EmailKind, recipients: tuple[str, ...], paid: int) -> EmailInput:

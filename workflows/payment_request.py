@@ -235,7 +235,11 @@ class PaymentRequestWorkflow:
         now = workflow.now()
         accepting = not b.closed
         outcome = b.ledger.record_payment(event, accepting=accepting)
+        if event.stripe_event_id:
+            b.stripe_events.append(event.stripe_event_id)
         if outcome.kind == "duplicate":
+            if event.stripe_event_id:  # nothing else to save, but its mark
+                await self._save()
             return outcome, accepting, False
         if outcome.kind != "applied":
             b.event(now, _PAYMENT_EVENTS[outcome.kind], f"{event.payment_id} {event.amount}")
@@ -456,6 +460,7 @@ class PaymentRequestWorkflow:
             retry_policy=READ_MODEL_RETRY,
         )
         b.events.clear()
+        b.stripe_events.clear()
         self._publish()
         outbound, b.outbound = b.outbound, []
         if result.deliver_events:  # recorded either way; with no endpoint, no one to tell

@@ -252,6 +252,9 @@ class PaymentReceived:
     at: datetime
     source: PaymentSource = PaymentSource.LINK
     reference: str = ""
+    # The Stripe event that brought it: marked handled by the save that records it (the
+    # webhook leaves the mark to the workflow, one statement fewer per payment).
+    stripe_event_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -372,6 +375,7 @@ class RequestSnapshot:
     outbound: tuple[OutboundEvent, ...] = ()
     updated_at: datetime
     closed_at: datetime | None = None
+    stripe_events: tuple[str, ...] = ()  # Stripe events this save marks handled
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,6 +28,7 @@ from payreq.stripe.cards import CARD_LABEL_KEY, card_from_intent, card_label
 from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS, Outcome
 from payreq.stripe.lookups import StripeLookups
 from payreq.stripe.refunds import record_refund_status
+from payreq.tables import stripe_events
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import (
     DisputeChanged,
@@ -92,7 +93,7 @@ class StripeInbox:
         account = event.get("account") or None
         if kind in PAYMENT_EVENT_STATUSES:
             status = PAYMENT_EVENT_STATUSES[kind]
-            return await self.payment(db, obj, status, at, account, owner)
+            return await self.payment(db, obj, status, at, account, owner, str(event["id"]))
         if kind in REFUND_EVENTS:
             return await self._refund(db, obj, at, account)
         if kind in DISPUTE_EVENTS:
@@ -108,6 +109,7 @@ class StripeInbox:
         at: datetime,
         account: str | None = None,
         owner: Owner | None = None,
+        event_id: str = "",
     ) -> Handled:
         found = await self._ours(db, intent.get("metadata"), intent["id"], account, owner)
         if isinstance(found, Handled):
@@ -119,6 +121,7 @@ class StripeInbox:
             status=status,
             method=await self._method(intent, account),
             at=at,
+            stripe_event_id=event_id,
         )
         try:
             await self._signal(found, PaymentRequestWorkflow.payment_received, event)
@@ -280,51 +283,24 @@ class StripeInbox:
             raise TemporalUnavailable("connect") from exc
 
 
-# One statement: the claim, whether the event was handled before, and (for a payment event)
-# the request its metadata names with the account its payment belongs to (payment_account's
-# rule, payreq/stripe/accounts.py). A claim is taken on a new event, or on one neither handled
-# nor claimed by a delivery still within its lease.
-_CLAIM = """
-WITH claim AS (
-    INSERT INTO stripe_events AS s (id, type, claimed_until) VALUES ($1, $2, now() + $3)
-    ON CONFLICT (id) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
-    WHERE s.handled_at IS NULL AND (s.claimed_until IS NULL OR s.claimed_until < now())
-    RETURNING s.claimed_until
-)
-SELECT (SELECT claimed_until FROM claim) AS claimed,
-       (SELECT handled_at IS NOT NULL FROM stripe_events WHERE id = $1) AS handled,
-       r.practice_id,
-       i.payment_intent_id IS NOT NULL AS known,
-       i.stripe_account_id AS made_on,
-       p.stripe_account_id AS practice_account
-FROM (VALUES (1)) AS one (x)
-LEFT JOIN payment_requests r ON r.id = $4::text
-LEFT JOIN practices p ON p.id = r.practice_id
-LEFT JOIN stripe_payment_intents i ON i.payment_intent_id = $5::text
-"""
-
-_HANDLED = """UPDATE stripe_events SET handled_at = now(), claimed_until = NULL,
-    payment_request_id = $2 WHERE id = $1"""
-
-# Only the claim this delivery holds (not one a later delivery took after it lapsed).
-_RELEASE = """DELETE FROM stripe_events
-    WHERE id = $1 AND handled_at IS NULL AND claimed_until = $2"""
-
-
 async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any]) -> Handled:
     """Hand `event` on once, whoever brings it (webhook or reconciliation).
 
     Each event id is claimed in `stripe_events` for CLAIM_LEASE, and marked handled only once
-    the workflow has the event; a failure removes the claim's row (nothing recorded), so the
-    next delivery handles it again. A delivery that finds another's live claim waits for it
-    (WAIT_FOR_CLAIM_S) and answers "duplicate" once it is handled, else EventInFlight (retry
-    later): no delivery is answered before the event is handed on. No connection is held
-    across the signal. The usual path is two statements: the claim and the mark."""
+    the workflow has the event: a payment event by the workflow's own save, in the statement
+    that records the payment; any other here. A failure removes the claim's row (nothing
+    recorded), so the next delivery handles it again. A delivery that finds another's live
+    claim waits for it (WAIT_FOR_CLAIM_S) and answers "duplicate" once it is handled, else
+    EventInFlight (retry later): no delivery is answered before the event is handed on. No
+    connection is held across the signal. A payment event costs one statement here: the claim.
+    """
     event_id = str(event["id"])
     named, payment_id = _payment_named(event)
     deadline = time.monotonic() + WAIT_FOR_CLAIM_S
     while True:
-        row = await pool.fetchrow(_CLAIM, event_id, event["type"], CLAIM_LEASE, named, payment_id)
+        row = await pool.fetchrow(
+            stripe_events.CLAIM, event_id, event["type"], CLAIM_LEASE, named, payment_id
+        )
         assert row is not None  # the final SELECT returns one row
         if row["claimed"] is not None:
             break
@@ -341,11 +317,13 @@ async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any])
         handled = await inbox.hand_on(pool, event, owner)
     except Exception:
         try:
-            await pool.execute(_RELEASE, event_id, row["claimed"])
+            await pool.execute(stripe_events.RELEASE, event_id, row["claimed"])
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.warning("stripe event %s: claim not released, it lapses", event_id)
         raise
-    await pool.execute(_HANDLED, event_id, handled.request_id)
+    if not (handled.outcome == "signalled" and event["type"] in PAYMENT_EVENT_STATUSES):
+        await pool.execute(stripe_events.HANDLED, event_id, handled.request_id)
+    # else the workflow's save that records the payment marks it (stripe_events.handled_by_save)
     return handled
 
 

@@ -30,7 +30,7 @@ WRITERS = {
     "sms_deliveries": "activities/sms.py",
     "sms_opt_outs": "api/routes/twilio_webhook.py",
     "staff_sessions": "api/staff_sessions.py",
-    "stripe_events": "payreq/stripe/inbox.py",
+    "stripe_events": "payreq/tables/stripe_events.py",
     "stripe_payment_intents": "payreq/stripe/payments.py",
     "text_templates": "api/template_store.py",
     "twilio_callbacks": "api/routes/twilio_webhook.py",
