@@ -11,7 +11,7 @@ import email.errors
 import logging
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from typing import Literal
@@ -26,7 +26,15 @@ from payreq.digest import sha256_hex
 from payreq.rendering.emails import Rendered, Template, default_template, render
 from payreq.rendering.locale import long_date, money
 from payreq.smtp import SmtpConfig
-from workflows.types import EmailInput, EmailResult, ErrorType, RecipientResult, RecipientStatus
+from payreq.tables import request_events
+from workflows.types import (
+    EmailInput,
+    EmailResult,
+    ErrorType,
+    RecipientResult,
+    RecipientStatus,
+    email_event,
+)
 
 log = logging.getLogger("payreq.email")
 
@@ -150,6 +158,17 @@ WHERE p.id = $7
 """
 
 
+_RECORD = """
+UPDATE email_deliveries SET status = $2, smtp_reply = $3, updated_at = now()
+WHERE delivery_key = $1
+"""
+
+# The outcome and, for the workflow (EmailInput.event_seq), its timeline event: one statement.
+_RECORD_WITH_EVENT = (
+    f"WITH ev AS ({request_events.workflow_events_insert(request='$4', first=5)})" + _RECORD
+)
+
+
 class EmailActivities:
     def __init__(self, pool: asyncpg.Pool, smtp: SmtpConfig) -> None:
         self._pool = pool
@@ -159,19 +178,21 @@ class EmailActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, inp: EmailInput) -> EmailResult:
+        started = time.monotonic()
         # Heartbeat while alive (not per step: a slow SMTP server is not a dead worker), so a
         # worker killed mid-send is noticed within the heartbeat timeout, not start-to-close.
         beating = asyncio.create_task(_heartbeat_forever())
         try:
-            return await self._deliver_all(inp)
+            return await self._deliver_all(inp, started)
         finally:
             beating.cancel()
 
-    async def _deliver_all(self, inp: EmailInput) -> EmailResult:
+    async def _deliver_all(self, inp: EmailInput, started: float) -> EmailResult:
         results: list[RecipientResult] = []
         temporary: list[str] = []
         rendered: Rendered | None = None  # once, if any recipient is still to be sent to
-        for recipient in inp.recipients:
+        earlier: list[tuple[int, datetime, str, str]] = []  # outcomes of earlier attempts
+        for i, recipient in enumerate(inp.recipients):
             key = delivery_key(inp, recipient)
             msg_id = message_id(key, self._smtp.mail_from)
             row = await self._pool.fetchrow(
@@ -188,13 +209,14 @@ class EmailActivities:
             if row is None:
                 raise ApplicationError(f"unknown practice {inp.practice_id}", non_retryable=True)
             if row["final_status"] is not None:  # accepted or rejected before: never again
-                results.append(
-                    RecipientResult(
-                        email=recipient,
-                        status=RecipientStatus(row["final_status"]),
-                        reply=row["final_reply"] or "",
-                    )
+                done = RecipientResult(
+                    email=recipient,
+                    status=RecipientStatus(row["final_status"]),
+                    reply=row["final_reply"] or "",
                 )
+                results.append(done)
+                if inp.event_seq:
+                    earlier.append(_event(inp, i, done, started))
                 continue
             if rendered is None:
                 rendered = self._render(
@@ -202,18 +224,27 @@ class EmailActivities:
                 )
             msg = self._safe_message(rendered, recipient, msg_id, row["name"], row["reply_to"])
             status, reply = await self._deliver(msg)
-            await self._record(key, status, reply)
             if status == "retrying":
+                await self._pool.execute(_RECORD, key, status, reply)
                 temporary.append(reply)
-            else:
-                results.append(
-                    RecipientResult(email=recipient, status=RecipientStatus(status), reply=reply)
+                continue
+            done = RecipientResult(email=recipient, status=RecipientStatus(status), reply=reply)
+            results.append(done)
+            if inp.event_seq:
+                event = request_events.workflow_event_arrays([_event(inp, i, done, started)])
+                await self._pool.execute(
+                    _RECORD_WITH_EVENT, key, status, reply, inp.request_id, *event
                 )
+            else:
+                await self._pool.execute(_RECORD, key, status, reply)
+        if inp.event_seq and earlier:  # a retry: the earlier attempt's events, once more
+            async with self._pool.acquire() as conn:
+                await request_events.record_workflow_events(conn, inp.request_id, earlier)
         if temporary:
             raise ApplicationError(
                 f"SMTP temporary failure: {temporary[0]}", type=ErrorType.SMTP_TEMPORARY
             )
-        return EmailResult(recipients=tuple(results))
+        return EmailResult(recipients=tuple(results), events_recorded=inp.event_seq > 0)
 
     @activity.defn(name="give_up_email")
     async def give_up_email(self, inp: EmailInput) -> EmailResult:
@@ -301,14 +332,16 @@ class EmailActivities:
             return "retrying", f"{type(exc).__name__}: {exc}"
         return "accepted", "250"
 
-    async def _record(self, key: str, status: Delivery, reply: str) -> None:
-        await self._pool.execute(
-            "UPDATE email_deliveries SET status = $2, smtp_reply = $3, updated_at = now()"
-            " WHERE delivery_key = $1",
-            key,
-            status,
-            reply,
-        )
+
+def _event(
+    inp: EmailInput, i: int, done: RecipientResult, started: float
+) -> tuple[int, datetime, str, str]:
+    """(seq, at, type, detail) of the i-th recipient's outcome, as the workflow numbers it.
+    `at` is on the Temporal server's clock, the one workflow times are on (and the one the
+    time-skipping test server moves): the attempt's start plus the time spent since."""
+    kind, detail = email_event(inp.kind, done.status, done.email)
+    at = activity.info().started_time + timedelta(seconds=time.monotonic() - started)
+    return inp.event_seq + i, at, str(kind), detail
 
 
 def _template(row: asyncpg.Record, inp: EmailInput) -> Template:

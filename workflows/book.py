@@ -195,7 +195,9 @@ class RequestBook:
             stripe_events=tuple(self.stripe_events),
         )
 
-    def email_input(self, kind: EmailKind, recipients: tuple[str, ...], paid: int) -> EmailInput:
+    def email_input(
+        self, kind: EmailKind, recipients: tuple[str, ...], paid: int, event_seq: int = 0
+    ) -> EmailInput:
         inp = self.inp
         return EmailInput(
             request_id=inp.request_id,
@@ -213,6 +215,7 @@ class RequestBook:
             pay_url=self.pay_url,
             expires_at=self.expires_at,
             language=inp.language,
+            event_seq=event_seq,
         )
 
     def carried(self) -> CarriedState:

@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.texting import Texts
     from workflows.types import (
-        EMAIL_EVENTS,
         SA_AMOUNT_REMAINING,
         SA_NEXT_ACTION_AT,
         SA_PRACTICE,
@@ -56,10 +55,16 @@ with workflow.unsafe.imports_passed_through():
         RefundInput,
         RefundReason,
         RefundReceived,
+        RequestEvent,
         RequestState,
         ResendInput,
         Status,
+        email_event,
     )
+
+# Since this change the email activity records its recipients' outcomes on the timeline itself
+# and the workflow saves after an email only when something else changed.
+EMAIL_EVENTS_IN_SEND = "email-events-in-send"
 
 READ_MODEL_TIMEOUT = timedelta(seconds=15)
 READ_MODEL_RETRY = RetryPolicy(
@@ -107,6 +112,7 @@ class PaymentRequestWorkflow:
         self._wake = False
         self._recorded = inp.carried is not None
         self._published: tuple[object, ...] = ()
+        self._saved: RequestState | None = None  # the state the read model last stored
         self._deliveries: set[asyncio.Task[None]] = set()
         self._texts = Texts(self._b, self._lock, self._save, self._deliveries)
 
@@ -439,26 +445,30 @@ class PaymentRequestWorkflow:
         async with self._lock:
             b.version += 1
             b.event(workflow.now(), EventType.CREATED)
+            snap = b.snapshot(workflow.now())
             result = await workflow.execute_local_activity_method(
                 ReadModelActivities.record_request,
-                b.snapshot(workflow.now()),
+                snap,
                 start_to_close_timeout=READ_MODEL_TIMEOUT,
                 retry_policy=READ_MODEL_RETRY,
             )
             b.events.clear()
             b.pay_url = result.pay_url
+            self._saved = replace(snap.state, pay_url=result.pay_url)
             self._recorded = True
             self._publish()
 
     async def _save(self) -> None:
         b = self._b
         b.version += 1
+        snap = b.snapshot(workflow.now())
         result = await workflow.execute_local_activity_method(
             ReadModelActivities.save_request,
-            b.snapshot(workflow.now()),
+            snap,
             start_to_close_timeout=READ_MODEL_TIMEOUT,
             retry_policy=READ_MODEL_RETRY,
         )
+        self._saved = snap.state
         b.events.clear()
         b.stripe_events.clear()
         self._publish()
@@ -481,7 +491,7 @@ class PaymentRequestWorkflow:
         self._texts.start(kind, b.email_seq, paid)
         if not recipients:
             return
-        inp = b.email_input(kind, recipients, paid)
+        inp = b.email_input(kind, recipients, paid, self._reserve_email_events(len(recipients)))
         try:
             result = await workflow.execute_activity_method(
                 EmailActivities.send_email,
@@ -502,12 +512,31 @@ class PaymentRequestWorkflow:
                 retry_policy=READ_MODEL_RETRY,
             )
         async with self._lock:
+            now = workflow.now()
             b.rejected |= set(result.rejected)
             for r in result.recipients:
-                b.event(workflow.now(), EMAIL_EVENTS[r.status], f"{kind} to {r.email}")
+                event_type, detail = email_event(kind, r.status, r.email)
+                if not inp.event_seq:
+                    b.event(now, event_type, detail)
+                elif not result.events_recorded:  # given up, or sent by an earlier release
+                    seq = inp.event_seq + recipients.index(r.email)
+                    b.events.append(RequestEvent(seq=seq, at=now, type=event_type, detail=detail))
             if kind in (EmailKind.REQUEST, EmailKind.REMINDER):
-                b.settle_delivery(workflow.now(), bool(result.accepted))
-            await self._save()
+                b.settle_delivery(now, bool(result.accepted))
+            # The activity put the outcome on the timeline: a save only for what else changed.
+            if not inp.event_seq or b.events or b.outbound or b.state() != self._saved:
+                await self._save()
+
+    def _reserve_email_events(self, n: int) -> int:
+        """The first of `n` timeline seqs for the email activity to record its recipients'
+        outcomes under (0 in runs from before EMAIL_EVENTS_IN_SEND: the workflow records them
+        and saves, as those runs' histories did)."""
+        if not workflow.patched(EMAIL_EVENTS_IN_SEND):
+            return 0
+        b = self._b
+        first = b.event_seq + 1
+        b.event_seq += n
+        return first
 
     async def _refund(self, payment_id: str, amount: int, reason: RefundReason) -> None:
         await workflow.execute_activity_method(

@@ -406,6 +406,9 @@ class EmailInput:
     pay_url: str
     expires_at: datetime
     language: str = "en"
+    # Above 0: the activity records each recipient's final outcome on the timeline itself, as
+    # the workflow's event `event_seq + i` for the i-th recipient, so no save need follow.
+    event_seq: int = 0
 
 
 class RecipientStatus(StrEnum):
@@ -421,6 +424,12 @@ EMAIL_EVENTS = {
 }
 
 
+def email_event(kind: EmailKind, status: RecipientStatus, email: str) -> tuple[EventType, str]:
+    """The timeline's event for one recipient's outcome, as the workflow and the email
+    activity both write it."""
+    return EMAIL_EVENTS[status], f"{kind} to {email}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecipientResult:
     email: str
@@ -431,6 +440,7 @@ class RecipientResult:
 @dataclass(frozen=True, kw_only=True)
 class EmailResult:
     recipients: tuple[RecipientResult, ...]
+    events_recorded: bool = False  # the timeline has each recipient's event (EmailInput.event_seq)
 
     @property
     def accepted(self) -> tuple[str, ...]:

@@ -40,6 +40,9 @@ PAY_URL = "https://pay.example/pay/tok"
 
 @dataclass
 class Calls:
+    # False: the email activity of an earlier release, which does not record its outcome's
+    # events, so the workflow saves them after every email
+    events_recorded: bool = False
     recorded: list[RequestSnapshot] = field(default_factory=list)
     saved: list[RequestSnapshot] = field(default_factory=list)
     emails: list[tuple[EmailInput, datetime]] = field(default_factory=list)
@@ -63,7 +66,8 @@ class Calls:
                 recipients=tuple(
                     RecipientResult(email=e, status=RecipientStatus.ACCEPTED)
                     for e in inp.recipients
-                )
+                ),
+                events_recorded=self.events_recorded,
             )
 
         @activity.defn(name="give_up_email")
@@ -98,12 +102,12 @@ def request_input(created_at: datetime) -> PaymentRequestInput:
 
 @asynccontextmanager
 async def running(
-    env: WorkflowEnvironment,
+    env: WorkflowEnvironment, events_recorded: bool = False
 ) -> AsyncIterator[
     tuple[Calls, PaymentRequestInput, WorkflowHandle[PaymentRequestWorkflow, RequestState]]
 ]:
     """The real workflow started on a worker of its own whose every activity is a mock."""
-    calls, queue = Calls(), f"mocked-{uuid.uuid4()}"
+    calls, queue = Calls(events_recorded=events_recorded), f"mocked-{uuid.uuid4()}"
     mocks = calls.activities()
     async with (
         Worker(env.client, task_queue=queue, workflows=[PaymentRequestWorkflow], activities=mocks),
@@ -171,3 +175,33 @@ async def test_reminder_is_sent_at_the_time_the_workflow_announced(
         result = await handle.result()
     assert result.status == Status.CANCELLED
     assert calls.saved[-1].state.status == Status.CANCELLED
+
+
+async def test_an_email_whose_activity_recorded_its_events_is_not_followed_by_a_save(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    """Both activities' answers: one that put the outcomes on the timeline (the workflow saves
+    only for what else changed) and one of an earlier release that did not (the workflow saves
+    the events under the seqs it reserved for them)."""
+    for recorded in (True, False):
+        async with running(ts_env, events_recorded=recorded) as (calls, _, handle):
+            await eventually(lambda calls=calls: calls.kinds() == [EmailKind.REQUEST])
+            await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_1", 5000))
+            await eventually(lambda calls=calls: len(calls.kinds()) == 2)
+            await handle.signal(PaymentRequestWorkflow.payment_received, paid("pi_2", 7000))
+            await handle.result()
+        seqs = [inp.event_seq for inp, _ in calls.emails]
+        assert calls.kinds() == [EmailKind.REQUEST, EmailKind.PAYMENT_RECEIVED, EmailKind.RECEIPT]
+        assert all(seqs) and seqs == sorted(seqs)
+        saved_events = {e.seq: e.detail for s in calls.saved for e in s.new_events}
+        email_events = {seq: saved_events.get(seq) for seq in seqs}
+        if recorded:  # saved: "sent" after the request, each payment; no email's own
+            assert len(calls.saved) == 3
+            assert email_events == dict.fromkeys(seqs)
+        else:
+            assert len(calls.saved) == 5
+            assert list(email_events.values()) == [
+                "request to maria@example.com",
+                "payment_received to maria@example.com",
+                "receipt to maria@example.com",
+            ]
