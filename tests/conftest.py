@@ -23,6 +23,7 @@ from payreq.temporal import converter_for
 from tests import stripe_contract
 from tests.support import (
     BIN_DIR,
+    DEV_SERVER_STARTUP,
     TEST_PAYLOAD_KEY,
     Harness,
     RecordingHandler,
@@ -190,6 +191,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
         dev_server_existing_path=str(BIN_DIR / "temporal"),
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
     )

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ from worker import build_email_worker, build_outbound_worker, build_worker
 from workflows.types import PaymentRequestInput, ReminderPolicy
 
 BIN_DIR = Path(sys.executable).parent
+# The SDK waits 5 s for the dev server by default: too little beside a loaded suite on 2 cores.
+DEV_SERVER_STARTUP = timedelta(seconds=30)
 PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 STRIPE_KEY = "sk_test_payreq"
 

@@ -16,7 +16,7 @@ from activities.reconcile import SCHEDULE_ID, ensure_reconcile_schedule
 from payreq.codec import Keyring
 from payreq.temporal import converter_for
 from tests.integration.pay_helpers import read_model, silence_webhook, start_request
-from tests.support import BIN_DIR, TEST_PAYLOAD_KEY, Harness, eventually
+from tests.support import BIN_DIR, DEV_SERVER_STARTUP, TEST_PAYLOAD_KEY, Harness, eventually
 from workflows.reconcile import ReconcileWorkflow
 from workflows.types import SEARCH_ATTRIBUTES, ReconcileInput, ReconcileResult
 
@@ -64,6 +64,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
         dev_server_existing_path=str(BIN_DIR / "temporal"),
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
         search_attributes=SEARCH_ATTRIBUTES,
         ui=False,
     )
