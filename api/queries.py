@@ -126,7 +126,11 @@ async def request_resource(
 
 
 def full_name(row: asyncpg.Record) -> str:
-    return f"{row['first_name']} {row['last_name']}".strip()
+    return names(row["first_name"], row["last_name"])
+
+
+def names(first: str, last: str) -> str:
+    return f"{first} {last}".strip()
 
 
 def _payment(p: asyncpg.Record) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from api import idempotency, queries
 from api.deps import DEFAULTS_COLUMNS, AppDeps, Practice, PracticeDefaults, defaults_of
 from api.errors import ApiError
 from api.metrics import Metrics
-from api.resources import PaymentRequestOut
+from api.resources import EventOut, PaymentRequestOut
+from api.schemas.fields import Facility
 from api.schemas.payment_requests import (
     CancelBody,
     ChangeBody,
@@ -28,7 +29,7 @@ from api.schemas.payment_requests import (
 )
 from api.workflow_client import apply_update, closed_error, start_request
 from payreq.pay_links import PayLinks
-from payreq.rendering.locale import money
+from payreq.rendering.locale import language, money
 from payreq.temporal import keyring
 from workflows import currencies
 from workflows.payment_request import PaymentRequestWorkflow
@@ -36,8 +37,10 @@ from workflows.types import (
     CLOSED_STATUSES,
     CancelInput,
     ChangeInput,
+    EventType,
     OfflinePaymentInput,
     PaymentRequestInput,
+    RequestState,
     ResendInput,
 )
 
@@ -64,9 +67,12 @@ async def create_request(
         inp = workflow_input(body, practice, defaults, request_id, texting)
         # Returns once the read model has the request and its link (None: it closed before
         # this retry); either way the answer is the read model's, in one statement.
-        await start_request(deps, inp)
+        state = await start_request(deps, inp)
         if first:
             metrics.workflows_started.inc()
+        if first and state is not None and state.created_event_at and not state.payments:
+            # as the read model has it: no read
+            return 201, created_resource(inp, state, state.created_event_at)
         return 201, await resource(deps, practice.id, request_id)
 
     return await idempotency.once(
@@ -177,6 +183,38 @@ async def resource(deps: AppDeps, practice_id: str, request_id: str) -> PaymentR
     """The resource from the read model (one statement), the pay link derived again."""
     links = pay_links(deps)
     return await queries.request_resource(deps.pool, practice_id, request_id, links.url_for)
+
+
+def created_resource(
+    inp: PaymentRequestInput, state: RequestState, created: datetime
+) -> PaymentRequestOut:
+    """A request this call started, as the workflow's record of it put it in the read model
+    (the update returns once it has): the same resource a GET reads then."""
+    return PaymentRequestOut(
+        id=inp.request_id,
+        patient_id=inp.patient_id,
+        created_at=inp.created_at,
+        first_name=inp.first_name,
+        last_name=inp.last_name,
+        full_name=queries.names(inp.first_name, inp.last_name),
+        facility=Facility(id=inp.facility_id, name=inp.facility_name),
+        emails=list(state.emails),
+        phones=list(state.phones),
+        note=inp.note,
+        currency=inp.currency,
+        language=language(inp.language),
+        amount_requested=state.amount_requested,
+        amount_paid=state.amount_paid,
+        amount_remaining=state.amount_remaining,
+        status=state.status,
+        pay_url=state.pay_url or None,
+        reminders_sent=state.reminders_sent,
+        reminders_paused=state.reminders_paused,
+        next_reminder_at=state.next_reminder_at,
+        expires_at=state.expires_at,
+        payments=[],
+        events=[EventOut(at=created, type=str(EventType.CREATED), detail="")],
+    )
 
 
 def random_request_id() -> str:

@@ -50,6 +50,7 @@ class RequestBook:
         self.event_seq = c.event_seq if c else 0
         self.outbound: list[OutboundEvent] = []  # recorded with the next save, then delivered
         self.stripe_events: list[str] = []  # marked handled by the next save
+        self.created_event_at: datetime | None = None  # this run recorded the request then
         self.version = c.version if c else 0
         self.email_seq = c.email_seq if c else 0
         self.reminders_sent = c.reminders_sent if c else 0
@@ -182,6 +183,7 @@ class RequestBook:
             version=self.version,
             phones=self.inp.phones,
             rejected_phones=tuple(sorted(self.rejected_phones)),
+            created_event_at=self.created_event_at,
         )
 
     def snapshot(self, now: datetime) -> RequestSnapshot:

@@ -444,7 +444,8 @@ class PaymentRequestWorkflow:
         b = self._b
         async with self._lock:
             b.version += 1
-            b.event(workflow.now(), EventType.CREATED)
+            b.created_event_at = workflow.now()
+            b.event(b.created_event_at, EventType.CREATED)
             snap = b.snapshot(workflow.now())
             result = await workflow.execute_local_activity_method(
                 ReadModelActivities.record_request,

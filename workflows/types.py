@@ -331,6 +331,9 @@ class RequestState:
     version: int
     phones: tuple[str, ...] = ()
     rejected_phones: tuple[str, ...] = ()
+    # The time of the timeline's "created" event, in the run that recorded it (None in a run
+    # continued as new): a create is answered from this state without reading the read model.
+    created_event_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

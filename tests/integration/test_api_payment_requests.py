@@ -52,6 +52,13 @@ async def test_create_applies_defaults_and_get_reads_it_back(
         got = (await api.get(f"{PR}/{created['id']}")).json()
         assert got["id"] == created["id"] and got["pay_url"] == created["pay_url"]
         sent = await until_status(api, created["id"], "sent")
+        # The create is answered from the workflow's record of the request, without reading
+        # the read model: the very resource a GET read then (only the email has happened since).
+        later = {"status", "events", "next_reminder_at"}
+        assert {k: v for k, v in created.items() if k not in later} == {
+            k: v for k, v in sent.items() if k not in later
+        }
+        assert created["events"] == sent["events"][:1] and created["status"] == "pending"
         assert [e["type"] for e in sent["events"]][0] == "created"
         assert sent["next_reminder_at"] and sent["expires_at"] and sent["reminders_sent"] == 0
         assert len(harness.smtp.to("ana@example.com")) == 1
