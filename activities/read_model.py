@@ -83,7 +83,7 @@ ob AS ({_OUTBOUND}),
 pay AS ({_LEDGER}),
 revoke AS ({_REVOKE}),
 link AS ({_ISSUE}),
-handled AS ({stripe_events.handled_by_save(request="$1", ids="$48")})
+handled AS ({stripe_events.mark_handled(request="$1", ids="$48")})
 SELECT EXISTS (SELECT 1 FROM req) AS stored,
        cardinality($32::text[]) > 0
            AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE practice_id = $2) AS deliver

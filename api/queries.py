@@ -56,13 +56,21 @@ class Cursor:
 
 async def request_row(pool: asyncpg.Pool, practice_id: str, request_id: str) -> asyncpg.Record:
     """The request's row, or 404 when it does not exist *or belongs to another practice*."""
-    if "\x00" in request_id or len(request_id) > MAX_ID:
-        raise ApiError(404, "not_found", "No such payment request.")
-    row = await pool.fetchrow(
+    return await _request(
+        pool,
         "SELECT * FROM payment_requests WHERE id = $1 AND practice_id = $2",
         request_id,
         practice_id,
     )
+
+
+async def _request(
+    pool: asyncpg.Pool, sql: str, request_id: str, practice_id: str
+) -> asyncpg.Record:
+    """`sql`'s row for this practice's request ($1 its id, $2 the practice), else 404."""
+    if "\x00" in request_id or len(request_id) > MAX_ID:
+        raise ApiError(404, "not_found", "No such payment request.")
+    row = await pool.fetchrow(sql, request_id, practice_id)
     if row is None:
         raise ApiError(404, "not_found", "No such payment request.")
     return row
@@ -89,11 +97,7 @@ async def request_resource(
 ) -> PaymentRequestOut:
     """The resource, or 404 when the request does not exist *or belongs to another practice*.
     The pay link is derived again from the key id Postgres keeps (never stored)."""
-    if "\x00" in request_id or len(request_id) > MAX_ID:
-        raise ApiError(404, "not_found", "No such payment request.")
-    row = await pool.fetchrow(_RESOURCE, request_id, practice_id)
-    if row is None:
-        raise ApiError(404, "not_found", "No such payment request.")
+    row = await _request(pool, _RESOURCE, request_id, practice_id)
     closed = row["status"] in CLOSED_STATUSES
     kid = row["pay_key_id"]
     return PaymentRequestOut(

@@ -69,9 +69,20 @@ class RequestBook:
 
     # ---- changes ----------------------------------------------------------------------
 
-    def event(self, now: datetime, kind: EventType, detail: str = "") -> None:
-        self.event_seq += 1
-        self.events.append(RequestEvent(seq=self.event_seq, at=now, type=kind, detail=detail))
+    def event(
+        self, now: datetime, kind: EventType, detail: str = "", seq: int | None = None
+    ) -> None:
+        """The next event on the timeline, or the one under `seq`, reserved before."""
+        if seq is None:
+            self.event_seq += 1
+            seq = self.event_seq
+        self.events.append(RequestEvent(seq=seq, at=now, type=kind, detail=detail))
+
+    def reserve_events(self, n: int) -> int:
+        """The first of `n` seqs kept for events another writer records (the email activity)."""
+        first = self.event_seq + 1
+        self.event_seq += n
+        return first
 
     def emit(
         self,

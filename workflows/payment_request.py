@@ -55,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
         RefundInput,
         RefundReason,
         RefundReceived,
-        RequestEvent,
         RequestState,
         ResendInput,
         Status,
@@ -521,7 +520,7 @@ class PaymentRequestWorkflow:
                     b.event(now, event_type, detail)
                 elif not result.events_recorded:  # given up, or sent by an earlier release
                     seq = inp.event_seq + recipients.index(r.email)
-                    b.events.append(RequestEvent(seq=seq, at=now, type=event_type, detail=detail))
+                    b.event(now, event_type, detail, seq=seq)
             if kind in (EmailKind.REQUEST, EmailKind.REMINDER):
                 b.settle_delivery(now, bool(result.accepted))
             # The activity put the outcome on the timeline: a save only for what else changed.
@@ -534,10 +533,7 @@ class PaymentRequestWorkflow:
         and saves, as those runs' histories did)."""
         if not workflow.patched(EMAIL_EVENTS_IN_SEND):
             return 0
-        b = self._b
-        first = b.event_seq + 1
-        b.event_seq += n
-        return first
+        return self._b.reserve_events(n)
 
     async def _refund(self, payment_id: str, amount: int, reason: RefundReason) -> None:
         await workflow.execute_activity_method(

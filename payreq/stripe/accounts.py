@@ -30,5 +30,11 @@ async def payment_account(
     )
     if row is None:
         return None
-    account = row["made_on"] if row["known"] else row["practice"]
+    return account_rule(bool(row["known"]), row["made_on"], row["practice"])
+
+
+def account_rule(known: bool, made_on: str | None, practice: str | None) -> str | None:
+    """The account a payment belongs to: the one the pay page made its PaymentIntent on when
+    it is recorded (`known`), else the practice's account now; None for the platform's."""
+    account = made_on if known else practice
     return str(account) if account else None

@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from payreq.stripe import closed
-from payreq.stripe.accounts import payment_account
+from payreq.stripe.accounts import account_rule, payment_account
 from payreq.stripe.cards import CARD_LABEL_KEY, card_from_intent, card_label
 from payreq.stripe.events import DISPUTE_EVENTS, PAYMENT_EVENT_STATUSES, REFUND_EVENTS, Outcome
 from payreq.stripe.lookups import StripeLookups
@@ -206,10 +206,7 @@ class StripeInbox:
         when the claim read it for the request the metadata names, saves both lookups."""
         named = (metadata or {}).get("payment_request_id")
         if owner is not None and named and owner.request_id == named:
-            expected_practice = (metadata or {}).get("practice_id")
-            if owner.practice_id is None or (
-                expected_practice and expected_practice != owner.practice_id
-            ):
+            if not _practice_matches(metadata, owner.practice_id):
                 return Handled("not_ours")
             request_id: str | None = owner.request_id
             expected = owner.account
@@ -244,10 +241,7 @@ class StripeInbox:
             practice = await conn.fetchval(
                 "SELECT practice_id FROM payment_requests WHERE id = $1", request_id
             )
-            expected = metadata.get("practice_id")
-            if practice is None or (expected and expected != practice):
-                return None
-            return str(request_id)
+            return str(request_id) if _practice_matches(metadata, practice) else None
         known = await conn.fetchval(
             "SELECT payment_request_id FROM payments WHERE id = $1", payment_id
         )
@@ -311,8 +305,8 @@ async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any])
         await asyncio.sleep(_CLAIM_POLL_S)
     owner = None
     if named is not None:
-        account = row["made_on"] if row["known"] else row["practice_account"]
-        owner = Owner(named, row["practice_id"], str(account) if account else None)
+        account = account_rule(row["known"], row["made_on"], row["practice_account"])
+        owner = Owner(named, row["practice_id"], account)
     try:
         handled = await inbox.hand_on(pool, event, owner)
     except Exception:
@@ -322,9 +316,16 @@ async def receive(pool: asyncpg.Pool, inbox: StripeInbox, event: dict[str, Any])
             log.warning("stripe event %s: claim not released, it lapses", event_id)
         raise
     if not (handled.outcome == "signalled" and event["type"] in PAYMENT_EVENT_STATUSES):
-        await pool.execute(stripe_events.HANDLED, event_id, handled.request_id)
-    # else the workflow's save that records the payment marks it (stripe_events.handled_by_save)
+        await pool.execute(stripe_events.HANDLED, [event_id], handled.request_id)
+    # else the workflow's save that records the payment marks it (stripe_events.mark_handled)
     return handled
+
+
+def _practice_matches(metadata: dict[str, Any] | None, practice: str | None) -> bool:
+    """The request named in the metadata exists (`practice` is its practice's id) and belongs
+    to the practice the metadata names, if it names one."""
+    expected = (metadata or {}).get("practice_id")
+    return practice is not None and not (expected and expected != practice)
 
 
 def _payment_named(event: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -27,18 +27,19 @@ LEFT JOIN practices p ON p.id = r.practice_id
 LEFT JOIN stripe_payment_intents i ON i.payment_intent_id = $5::text
 """
 
-HANDLED = """UPDATE stripe_events SET handled_at = now(), claimed_until = NULL,
-    payment_request_id = $2 WHERE id = $1"""
 
-
-def handled_by_save(*, request: str, ids: str) -> str:
-    """A data-modifying CTE body for the read model's save: the Stripe events (`ids`, a text
-    array parameter) whose payments the saving workflow has recorded, marked handled. A
-    payment event handed to a running workflow is marked so, by the workflow (`receive`)."""
+def mark_handled(*, request: str, ids: str) -> str:
+    """The Stripe events `ids` (a text array parameter) marked handled for request `request`:
+    by the inbox (`HANDLED`), or, as a data-modifying CTE of the read model's save, for the
+    payment events whose payments the saving workflow recorded (payreq/stripe/inbox.py
+    `receive` leaves a payment event handed to a running workflow to that save)."""
     return f"""
     UPDATE stripe_events SET handled_at = now(), claimed_until = NULL,
         payment_request_id = {request}
     WHERE id = ANY({ids}::text[]) AND handled_at IS NULL"""
+
+
+HANDLED = mark_handled(request="$2", ids="$1")
 
 
 # Only the claim this delivery holds (not one a later delivery took after it lapsed).
