@@ -21,7 +21,7 @@ from temporalio.client import Client
 from payreq.codec import Keyring
 from payreq.components import connect_pool
 from payreq.smtp import SmtpConfig
-from payreq.temporal import converter_for
+from payreq.temporal import converter_for, workflow_runner
 from tests.support import PUBLIC_BASE_URL, TEST_PAYLOAD_KEY, stripe_client
 from worker import build_email_worker, build_worker
 
@@ -50,6 +50,7 @@ async def serve(cfg: dict[str, Any]) -> None:
                 public_base_url=PUBLIC_BASE_URL,
                 keyring=Keyring.parse(TEST_PAYLOAD_KEY),
                 http=http,
+                runner=workflow_runner(cfg["workflow_sandbox"]),
             )
             emails = build_email_worker(
                 client,

@@ -54,7 +54,7 @@ from payreq.codec import Keyring
 from payreq.practices import create_practice
 from payreq.smtp import SmtpConfig
 from payreq.temporal import converter_for
-from tests.bench.lifecycle import bounded, process_cpu_seconds
+from tests.bench.lifecycle import bounded, process_cpu_seconds, service_sandbox
 from tests.conftest import register_search_attributes
 from tests.support import (
     BIN_DIR,
@@ -147,6 +147,7 @@ async def _start_worker(
         "task_queue": TASK_QUEUE,
         "database_url": database_url,
         "stripe_base": stripe_base,
+        "workflow_sandbox": service_sandbox(),
         "smtp": {
             "host": smtp.host,
             "port": smtp.port,
@@ -275,6 +276,7 @@ async def run_time_travel(
     result = {
         "requests": n,
         "worker_processes": workers,
+        "workflow_sandbox": service_sandbox(),
         "simulated_days": POLICY.expires_in_days,
         "create_s": round(created, 2),
         "to_expiry_s": round(skipped, 2),
