@@ -20,7 +20,7 @@ from activities.email import EmailActivities
 from payreq.rendering.emails import default_template, render
 from payreq.smtp import SmtpConfig
 
-CONTEXT = {
+CONTEXT: dict[str, object] = {
     "practice_name": "Sunrise Therapy",
     "facility_name": "Downtown Clinic",
     "first_name": "María",

@@ -15,7 +15,7 @@ from activities.email import EmailActivities
 from payreq.rendering.emails import Rendered, default_template, render
 from payreq.smtp import SmtpConfig
 
-CONTEXT = {
+CONTEXT: dict[str, object] = {
     "practice_name": "Søren's Clinic",
     "facility_name": "Downtown Clinic",
     "first_name": "María",
