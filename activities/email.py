@@ -12,6 +12,7 @@ import logging
 import socket
 import time
 import unicodedata
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.charset import QP, Charset
 from email.message import EmailMessage, Message
@@ -26,6 +27,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.read_model import save_snapshot
 from payreq.digest import sha256_hex
 from payreq.rendering.emails import Rendered, Template, default_template, render
 from payreq.rendering.locale import long_date, money
@@ -248,7 +250,14 @@ class EmailActivities:
             raise ApplicationError(
                 f"SMTP temporary failure: {temporary[0]}", type=ErrorType.SMTP_TEMPORARY
             )
-        return EmailResult(recipients=tuple(results), events_recorded=inp.event_seq > 0)
+        saved = False
+        if inp.save is not None and all(r.status == RecipientStatus.ACCEPTED for r in results):
+            # What the workflow would save next: saved here, so no save follows the email.
+            snap = replace(inp.save, updated_at=_server_time(started))
+            saved, _ = await save_snapshot(self._pool, snap, link=None)
+        return EmailResult(
+            recipients=tuple(results), events_recorded=inp.event_seq > 0, saved=saved
+        )
 
     @activity.defn(name="give_up_email")
     async def give_up_email(self, inp: EmailInput) -> EmailResult:
@@ -371,10 +380,14 @@ def _event(
 ) -> tuple[int, datetime, str, str]:
     """(seq, at, type, detail) of the i-th recipient's outcome, as the workflow numbers it.
     `at` is on the Temporal server's clock, the one workflow times are on (and the one the
-    time-skipping test server moves): the attempt's start plus the time spent since."""
+    time-skipping test server moves)."""
     kind, detail = email_event(inp.kind, done.status, done.email)
-    at = activity.info().started_time + timedelta(seconds=time.monotonic() - started)
-    return inp.event_seq + i, at, str(kind), detail
+    return inp.event_seq + i, _server_time(started), str(kind), detail
+
+
+def _server_time(started: float) -> datetime:
+    """Now on the Temporal server's clock: the attempt's start plus the time spent since."""
+    return activity.info().started_time + timedelta(seconds=time.monotonic() - started)
 
 
 def _template(row: asyncpg.Record, inp: EmailInput) -> Template:

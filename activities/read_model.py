@@ -100,7 +100,7 @@ class ReadModelActivities:
         """First write of a request, and its pay link (derived: a retry derives the same one).
         Only the token's hash and the id of the key that derived it are stored."""
         kid, token = self._links.issue(snap.request.request_id)
-        await self._save(snap, link=(hash_token(token), kid))
+        await save_snapshot(self._pool, snap, link=(hash_token(token), kid))
         return RecordRequestResult(pay_url=self._links.url(token))
 
     @activity.defn(name="save_request")
@@ -108,60 +108,63 @@ class ReadModelActivities:
         """`stored` is False when a newer version was already stored (the row left alone).
         `deliver_events` tells the workflow whether this save's outbound events have a webhook
         endpoint to go to, so no delivery workflow is started for a practice without one."""
-        stored, deliver = await self._save(snap, link=None)
+        stored, deliver = await save_snapshot(self._pool, snap, link=None)
         return SaveResult(stored=stored, deliver_events=deliver)
 
-    async def _save(
-        self, snap: RequestSnapshot, *, link: tuple[bytes, str] | None
-    ) -> tuple[bool, bool]:
-        req, st = snap.request, snap.state
-        events, outbound = snap.new_events, snap.outbound
-        row = await self._pool.fetchrow(
-            _SAVE,
-            req.request_id,
-            req.practice_id,
-            req.patient_id,
-            st.version,
-            str(st.status),
-            req.first_name,
-            req.last_name,
-            req.facility_id,
-            req.facility_name,
-            list(st.emails),
-            req.note,
-            req.currency,
-            st.amount_requested,
-            st.amount_paid,
-            st.amount_remaining,
-            st.amount_overpaid,
-            st.reminders_sent,
-            st.reminders_paused,
-            st.next_reminder_at,
-            st.expires_at,
-            req.created_at,
-            snap.updated_at,
-            snap.closed_at,
-            list(st.phones),
-            list(st.rejected_phones),
-            req.language,
-            # $27-$31: the workflow's new events
-            *request_events.workflow_event_arrays((e.seq, e.at, e.type, e.detail) for e in events),
-            # $32-$35: outbound events
-            [e.event_id for e in outbound],
-            [str(e.type) for e in outbound],
-            [json.dumps(outbound_payload(e)) for e in outbound],
-            [e.occurred_at for e in outbound],
-            # $36-$44: the ledger
-            *payments.ledger_arrays(st.payments),
-            # $45: revoke the pay link; $46, $47: issue it
-            link is None and st.status in CLOSED_STATUSES,
-            None if link is None else link[0],
-            None if link is None else link[1],
-            # $48: the Stripe events whose payments this save records
-            list(snap.stripe_events),
-        )
-        assert row is not None  # the final SELECT always returns one row
-        return bool(row["stored"]), bool(row["deliver"])
+
+async def save_snapshot(
+    pool: asyncpg.Pool, snap: RequestSnapshot, *, link: tuple[bytes, str] | None
+) -> tuple[bool, bool]:
+    """The one write of a request's read model (the workflow's saves, and the email activity's
+    save of an email every recipient accepted): (stored, deliver_events) as in SaveResult."""
+    req, st = snap.request, snap.state
+    events, outbound = snap.new_events, snap.outbound
+    row = await pool.fetchrow(
+        _SAVE,
+        req.request_id,
+        req.practice_id,
+        req.patient_id,
+        st.version,
+        str(st.status),
+        req.first_name,
+        req.last_name,
+        req.facility_id,
+        req.facility_name,
+        list(st.emails),
+        req.note,
+        req.currency,
+        st.amount_requested,
+        st.amount_paid,
+        st.amount_remaining,
+        st.amount_overpaid,
+        st.reminders_sent,
+        st.reminders_paused,
+        st.next_reminder_at,
+        st.expires_at,
+        req.created_at,
+        snap.updated_at,
+        snap.closed_at,
+        list(st.phones),
+        list(st.rejected_phones),
+        req.language,
+        # $27-$31: the workflow's new events
+        *request_events.workflow_event_arrays((e.seq, e.at, e.type, e.detail) for e in events),
+        # $32-$35: outbound events
+        [e.event_id for e in outbound],
+        [str(e.type) for e in outbound],
+        [json.dumps(outbound_payload(e)) for e in outbound],
+        [e.occurred_at for e in outbound],
+        # $36-$44: the ledger
+        *payments.ledger_arrays(st.payments),
+        # $45: revoke the pay link; $46, $47: issue it
+        link is None and st.status in CLOSED_STATUSES,
+        None if link is None else link[0],
+        None if link is None else link[1],
+        # $48: the Stripe events whose payments this save records
+        list(snap.stripe_events),
+    )
+    assert row is not None  # the final SELECT always returns one row
+    return bool(row["stored"]), bool(row["deliver"])
 
 
 def outbound_payload(e: OutboundEvent) -> dict[str, object]:

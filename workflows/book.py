@@ -208,6 +208,16 @@ class RequestBook:
             stripe_events=tuple(self.stripe_events),
         )
 
+    def accepted_snapshot(self, now: datetime) -> RequestSnapshot:
+        """The snapshot as it will be once an email is accepted by every recipient
+        (settle_delivery(accepted=True), which only settles the status), the book unchanged."""
+        status = self.status
+        self.settle_delivery(now, accepted=True)
+        try:
+            return self.snapshot(now)
+        finally:
+            self.status = status
+
     def email_input(
         self, kind: EmailKind, recipients: tuple[str, ...], paid: int, event_seq: int = 0
     ) -> EmailInput:

@@ -412,6 +412,10 @@ class EmailInput:
     # Above 0: the activity records each recipient's final outcome on the timeline itself, as
     # the workflow's event `event_seq + i` for the i-th recipient, so no save need follow.
     event_seq: int = 0
+    # The request as it stands once every recipient has accepted (a request email's "sent", a
+    # reminder's count): the activity saves it when they all did (EmailResult.saved), so no
+    # save need follow. Version-guarded like every save; None: the workflow saves after.
+    save: RequestSnapshot | None = None
 
 
 class RecipientStatus(StrEnum):
@@ -444,6 +448,7 @@ class RecipientResult:
 class EmailResult:
     recipients: tuple[RecipientResult, ...]
     events_recorded: bool = False  # the timeline has each recipient's event (EmailInput.event_seq)
+    saved: bool = False  # EmailInput.save is stored (every recipient accepted; not stale)
 
     @property
     def accepted(self) -> tuple[str, ...]:
