@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         ChangeInput,
         DeliverEventsInput,
         DisputeChanged,
-        EmailInput,
         EmailKind,
         Empty,
         ErrorType,
@@ -63,12 +62,6 @@ with workflow.unsafe.imports_passed_through():
         email_event,
     )
 
-# Since this change the email activity records its recipients' outcomes on the timeline itself
-# and the workflow saves after an email only when something else changed.
-EMAIL_EVENTS_IN_SEND = "email-events-in-send"
-# Since this change a request email or reminder carries the request as it will be once every
-# recipient accepts it, and the email activity saves it then: no save follows such an email.
-EMAIL_SAVES_ON_ACCEPT = "email-saves-on-accept"
 
 READ_MODEL_TIMEOUT = timedelta(seconds=15)
 READ_MODEL_RETRY = RetryPolicy(
@@ -496,8 +489,9 @@ class PaymentRequestWorkflow:
         self._texts.start(kind, b.email_seq, paid)
         if not recipients:
             return
-        inp = b.email_input(kind, recipients, paid, self._reserve_email_events(len(recipients)))
-        inp = replace(inp, save=self._save_on_accept(kind, inp))
+        # The activity records each recipient's outcome on the timeline under these seqs.
+        inp = b.email_input(kind, recipients, paid, b.reserve_events(len(recipients)))
+        inp = replace(inp, save=self._save_on_accept(kind))
         try:
             result = await workflow.execute_activity_method(
                 EmailActivities.send_email,
@@ -522,9 +516,7 @@ class PaymentRequestWorkflow:
             b.rejected |= set(result.rejected)
             for r in result.recipients:
                 event_type, detail = email_event(kind, r.status, r.email)
-                if not inp.event_seq:
-                    b.event(now, event_type, detail)
-                elif not result.events_recorded:  # given up, or sent by an earlier release
+                if not result.events_recorded:  # given up: the workflow records them
                     seq = inp.event_seq + recipients.index(r.email)
                     b.event(now, event_type, detail, seq=seq)
             if kind in (EmailKind.REQUEST, EmailKind.REMINDER):
@@ -533,20 +525,18 @@ class PaymentRequestWorkflow:
                 self._saved = inp.save.state
                 self._publish()
             # The activity put the outcome on the timeline: a save only for what else changed.
-            if not inp.event_seq or b.events or b.outbound or b.state() != self._saved:
+            if b.events or b.outbound or b.state() != self._saved:
                 await self._save()
 
-    def _save_on_accept(self, kind: EmailKind, inp: EmailInput) -> RequestSnapshot | None:
+    def _save_on_accept(self, kind: EmailKind) -> RequestSnapshot | None:
         """For a request email or a reminder, the request as it will be once every recipient
         accepts it, under a version of its own, for the email activity to save then. None
         when anything else waits to be saved (events, outbound or Stripe events, a handler
         holding the lock): the save after the email carries it, as before."""
         b = self._b
-        if kind not in (EmailKind.REQUEST, EmailKind.REMINDER) or not inp.event_seq:
+        if kind not in (EmailKind.REQUEST, EmailKind.REMINDER):
             return None
         if b.closed or b.events or b.outbound or b.stripe_events or self._lock.locked():
-            return None
-        if not workflow.patched(EMAIL_SAVES_ON_ACCEPT):
             return None
         b.version += 1
         return b.accepted_snapshot(workflow.now())
@@ -554,14 +544,6 @@ class PaymentRequestWorkflow:
     def _newer(self, state: RequestState) -> bool:
         """`state` is newer than what the read model was last known to hold."""
         return self._saved is None or state.version > self._saved.version
-
-    def _reserve_email_events(self, n: int) -> int:
-        """The first of `n` timeline seqs for the email activity to record its recipients'
-        outcomes under (0 in runs from before EMAIL_EVENTS_IN_SEND: the workflow records them
-        and saves, as those runs' histories did)."""
-        if not workflow.patched(EMAIL_EVENTS_IN_SEND):
-            return 0
-        return self._b.reserve_events(n)
 
     async def _refund(self, payment_id: str, amount: int, reason: RefundReason) -> None:
         await workflow.execute_activity_method(

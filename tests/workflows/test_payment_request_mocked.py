@@ -181,7 +181,7 @@ async def test_an_email_whose_activity_recorded_its_events_is_not_followed_by_a_
     ts_env: WorkflowEnvironment,
 ) -> None:
     """Both activities' answers: one that put the outcomes on the timeline (the workflow saves
-    only for what else changed) and one of an earlier release that did not (the workflow saves
+    only for what else changed) and one that did not, as give_up_email answers (the workflow saves
     the events under the seqs it reserved for them)."""
     for recorded in (True, False):
         async with running(ts_env, events_recorded=recorded) as (calls, _, handle):
