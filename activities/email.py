@@ -321,18 +321,11 @@ class EmailActivities:
         EmailMessage, whose header registry parses each header (tests/bench/email_build.py).
         Anything else takes EmailMessage, which can write SMTPUTF8 addresses and refuses what
         cannot be a header."""
-        if not _plain_headers(
-            rendered.subject, practice_name, recipient, reply_to or "", self._smtp.mail_from
-        ):
+        texts = (rendered.subject, practice_name)
+        if not _plain_headers(texts, (recipient, reply_to or "", self._smtp.mail_from)):
             return self._parsed_message(rendered, recipient, msg_id, practice_name, reply_to)
         msg = MIMEMultipart("alternative")
-        msg["From"] = formataddr((practice_name, self._smtp.mail_from), charset="utf-8")
-        msg["To"] = recipient
-        if reply_to:
-            msg["Reply-To"] = reply_to
-        msg["Subject"] = rendered.subject
-        msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = msg_id
+        self._headers(msg, rendered.subject, recipient, msg_id, practice_name, reply_to)
         msg.attach(_text_part("plain", rendered.text))
         msg.attach(_text_part("html", rendered.html))
         return msg
@@ -346,16 +339,28 @@ class EmailActivities:
         reply_to: str | None,
     ) -> EmailMessage:
         msg = EmailMessage()
+        self._headers(msg, rendered.subject, recipient, msg_id, practice_name, reply_to)
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+        return msg
+
+    def _headers(
+        self,
+        msg: Message,
+        subject: str,
+        recipient: str,
+        msg_id: str,
+        practice_name: str,
+        reply_to: str | None,
+    ) -> None:
+        """The headers both builders write (an EmailMessage parses and checks each)."""
         msg["From"] = formataddr((practice_name, self._smtp.mail_from))
         msg["To"] = recipient
         if reply_to:
             msg["Reply-To"] = reply_to
-        msg["Subject"] = rendered.subject
+        msg["Subject"] = subject
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = msg_id
-        msg.set_content(rendered.text)
-        msg.add_alternative(rendered.html, subtype="html")
-        return msg
 
     async def _deliver(self, msg: Message) -> tuple[Delivery, str]:
         """Returns (accepted | rejected | retrying, the server's reply)."""
@@ -416,16 +421,15 @@ def _text_part(subtype: str, text: str) -> MIMENonMultipart:
     return part
 
 
-def _plain_headers(*values: str) -> bool:
+def _plain_headers(texts: tuple[str, ...], addresses: tuple[str, ...]) -> bool:
     """Header values the legacy classes write as they are: ASCII addresses (SMTPUTF8 needs
     EmailMessage), no control or line-separator characters and no encoded-words (which
     EmailMessage decodes and checks; payreq/header_names.py says why they matter)."""
-    *texts, recipient, reply_to, mail_from = values
-    if not (recipient.isascii() and reply_to.isascii() and mail_from.isascii()):
+    if not all(a.isascii() for a in addresses):
         return False
     return not any(
         "=?" in v or any(unicodedata.category(ch) in _NOT_IN_A_LINE for ch in v)
-        for v in (*texts, recipient, reply_to, mail_from)
+        for v in (*texts, *addresses)
     )
 
 
