@@ -27,6 +27,7 @@ from tests.support import (
     TEST_PAYLOAD_KEY,
     Harness,
     RecordingHandler,
+    compile_bytecode,
     make_app,
     practice_client,
     seed_practice,
@@ -115,6 +116,10 @@ def fake_stripe() -> Iterator[str]:
 
 
 STRIPE_CONTRACT: list[stripe_contract.Report] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    compile_bytecode()  # every sandboxed workflow run imports the workflow modules again
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -37,7 +37,7 @@ from tests.bench.scale_out import run_scale_out_on
 from tests.bench.statements import counting_statements
 from tests.bench.time_travel import run_time_travel
 from tests.reliability.stack import running_stack
-from tests.support import BIN_DIR, start_fake_stripe
+from tests.support import BIN_DIR, compile_bytecode, start_fake_stripe
 
 FULL = {"lifecycle": 1000, "open": 10_000, "rows": 100_000, "time_travel": 1000, "scale_out": 500}
 QUICK = {"lifecycle": 100, "open": 500, "rows": 20_000, "time_travel": 100, "scale_out": 50}
@@ -285,6 +285,7 @@ def main() -> None:
     only = set(args.only or SECTIONS)
     sizes = QUICK if args.quick else FULL
     (args.out / "profile").mkdir(parents=True, exist_ok=True)
+    compile_bytecode()  # as the image does (deploy/Dockerfile): the sandbox imports per run
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="payreq-bench-") as tmp:
         results = asyncio.run(run(sizes, args.out, not args.no_profile, Path(tmp), only))

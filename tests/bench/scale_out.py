@@ -39,7 +39,7 @@ from tests.reliability.stack import (
     payment_event,
     running_stack,
 )
-from tests.support import start_fake_stripe
+from tests.support import compile_bytecode, start_fake_stripe
 
 AMOUNT = 10_000
 PAYMENTS = (4_000, 6_000)
@@ -279,6 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
+    compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="payreq-scale-") as tmp:
         result = asyncio.run(_standalone(args.requests, Path(tmp)))
     print(json.dumps(result, indent=2))

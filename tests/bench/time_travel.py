@@ -60,6 +60,7 @@ from tests.support import (
     BIN_DIR,
     TEST_PAYLOAD_KEY,
     RecordingHandler,
+    compile_bytecode,
 )
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import Empty, PaymentRequestInput, ReminderPolicy, Status, workflow_id
@@ -368,4 +369,5 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = parser.parse_args()
+    compile_bytecode()
     print(json.dumps(asyncio.run(_main(args.requests, args.workers)), indent=1), flush=True)
