@@ -44,7 +44,7 @@ PAYMENTS = (4_000, 6_000)
 POLL_SECONDS = 0.025
 WARMUP = 20  # requests through the whole lifecycle before each measured run, not counted
 PACED, PACED_PER_S = 100, 10  # the steady-rate webhook-to-visible measurement
-GET_EVERY_S = 0.05
+GET_EVERY_S = 0.2  # a probe of GET latency under the load (was 0.05: 20 GETs/s of extra load)
 HALF_CAPACITY_CREATES = 200
 COUNTED = 50  # lifecycles run with every statement logged, for the per-request count
 
@@ -193,7 +193,8 @@ async def service(
     get_ms: list[float] = []
     redelivered: list[int] = []
     cpu_before = cpu_seconds(stack_pids(stack))
-    async with stack.http() as http:
+    # CONCURRENCY deliveries or creates in flight, the GET sampler and one spare
+    async with stack.http(connections=CONCURRENCY + 2) as http:
 
         async def create(i: int) -> str:
             t0 = time.perf_counter()
