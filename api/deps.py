@@ -66,7 +66,7 @@ class Practice:
     defaults: PracticeDefaults | None = None
 
 
-def get_deps(request: Request) -> AppDeps:
+async def get_deps(request: Request) -> AppDeps:
     deps: AppDeps = request.app.state.deps
     return deps
 

@@ -67,7 +67,7 @@ def app_metrics(app: Any) -> Metrics:
     return metrics
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return app_metrics(request.app)
 
 

@@ -156,7 +156,7 @@ def _refuse_over(
             )
 
 
-def pay_rate_limiter(request: Request) -> PayRateLimiter:
+async def pay_rate_limiter(request: Request) -> PayRateLimiter:
     state = request.app.state
     limiter: PayRateLimiter | None = getattr(state, "pay_rate_limiter", None)
     if limiter is None:
