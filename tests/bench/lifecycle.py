@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 from aiohttp import web
 from temporalio.client import Client, WithStartWorkflowOperation
@@ -32,8 +31,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from payreq.settings import Settings
 from tests.bench.bare import BareInput, BareRequestWorkflow, MinimalWorkflow, Pay
+from tests.bench.load_client import LoadClient
 from tests.bench.statements import StatementCount
-from tests.reliability.stack import Stack, create_request, deliver, payment_event
+from tests.reliability.stack import Stack, payment_event
 from tests.support import free_port
 
 CONCURRENCY = 32
@@ -204,11 +204,11 @@ async def service(
     redelivered: list[int] = []
     cpu_before = cpu_seconds(stack_pids(stack))
     # CONCURRENCY deliveries or creates in flight, the GET sampler and one spare
-    async with stack.http(connections=CONCURRENCY + 2) as http:
+    async with LoadClient(stack, connections=CONCURRENCY + 2) as http:
 
         async def create(i: int) -> str:
             t0 = time.perf_counter()
-            rid = await create_request(http, i, AMOUNT, f"patient{i}@example.com")
+            rid = await http.create(i, AMOUNT, f"patient{i}@example.com")
             create_ms.append((time.perf_counter() - t0) * 1000)
             return rid
 
@@ -218,15 +218,15 @@ async def service(
         await until(lambda: len(stack.smtp.messages) - sent_before >= n, timeout=600)
         phase1 = time.perf_counter() - t0
 
-        async def pay(http: httpx.AsyncClient, rid: str, amount: int, want: int) -> None:
+        async def pay(http: LoadClient, rid: str, amount: int, want: int) -> None:
             body = payment_event(stack, rid, f"pi_{uuid.uuid4().hex[:20]}", amount)
             started = time.perf_counter()
-            status = await deliver(http, body)
+            status = await http.deliver(body)
             webhook_ms.append((time.perf_counter() - started) * 1000)
             while status >= 500:  # Stripe redelivers; counted, not hidden
                 redelivered.append(status)
                 await asyncio.sleep(0.5)
-                status = await deliver(http, body)
+                status = await http.deliver(body)
             assert status == 200, status
             watch.expect(rid, want, started)
 
@@ -270,7 +270,7 @@ async def service(
         # burst of 2n: fresh requests (not counted above), one payment each.
         paced_n = min(PACED, n)
         paced_ids = await bounded(
-            paced_n, lambda i: create_request(http, i, AMOUNT, f"paced{i}@example.com")
+            paced_n, lambda i: http.create(i, AMOUNT, f"paced{i}@example.com")
         )
         await until(lambda: len(stack.smtp.messages) - sent_before >= 3 * n + paced_n, timeout=600)
         watch.latencies_ms = []
@@ -316,13 +316,13 @@ def route_latencies(route: str, ms: list[float]) -> dict[str, float]:
     }
 
 
-async def sample_gets(http: httpx.AsyncClient, ids: list[str], out: list[float]) -> None:
+async def sample_gets(http: LoadClient, ids: list[str], out: list[float]) -> None:
     """What the practice software's screens do meanwhile: GET one request every GET_EVERY_S."""
     k = 0
     while True:
         t0 = time.perf_counter()
-        resp = await http.get(f"/v1/payment-requests/{ids[k % len(ids)]}")
-        assert resp.status_code == 200, resp.text
+        status, text = await http.get(f"/v1/payment-requests/{ids[k % len(ids)]}")
+        assert status == 200, text
         out.append((time.perf_counter() - t0) * 1000)
         k += 1
         await asyncio.sleep(GET_EVERY_S)
@@ -333,11 +333,11 @@ async def creates_at_rate(stack: Stack, n: int, per_s: float) -> dict[str, Any]:
     create sees when the service is busy but not saturated."""
     ms: list[float] = []
     sent_before = len(stack.smtp.messages)
-    async with stack.http() as http:
+    async with LoadClient(stack, connections=100) as http:  # creates are not bounded here
 
         async def one(i: int) -> None:
             t0 = time.perf_counter()
-            await create_request(http, i, AMOUNT, f"half{i}@example.com")
+            await http.create(i, AMOUNT, f"half{i}@example.com")
             ms.append((time.perf_counter() - t0) * 1000)
 
         tasks = []
