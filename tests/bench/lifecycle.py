@@ -263,7 +263,7 @@ async def service(
                 "requests": n,
                 "phase1_s": round(phase1, 2),
                 "phase2_s": round(phase2, 2),
-                "requests_per_s": round(n / (phase1 + phase2), 2),
+                "service_requests_per_s": round(n / (phase1 + phase2), 2),
             }
 
         # Webhook-to-visible when payments arrive at a steady PACED_PER_S rather than as a
@@ -498,18 +498,7 @@ async def run_lifecycle(
         same, minimal = await baselines(stack, n, endpoint, sandbox)
         same2, minimal2 = await baselines(stack, n, endpoint, sandbox, minimal_first=True)
         again = await service(stack, n, None, extras=False)
-        rounds = [
-            {
-                "service_requests_per_s": result["service_requests_per_s"],
-                "baseline_workflows_per_s": same["workflows_per_s"],
-                "minimal_workflows_per_s": minimal["workflows_per_s"],
-            },
-            {
-                "service_requests_per_s": again["requests_per_s"],
-                "baseline_workflows_per_s": same2["workflows_per_s"],
-                "minimal_workflows_per_s": minimal2["workflows_per_s"],
-            },
-        ]
+        rounds = [_round(result, same, minimal), _round(again, same2, minimal2)]
         result["rounds"] = rounds
         result["service_requests_per_s"] = _pooled(rounds, "service_requests_per_s")
         same = same | {"workflows_per_s": _pooled(rounds, "baseline_workflows_per_s")}
@@ -552,6 +541,14 @@ async def run_lifecycle(
             baseline_minimal_full_sandbox=minimal_full,
         )
     return result
+
+
+def _round(svc: dict[str, Any], same: dict[str, Any], minimal: dict[str, Any]) -> dict[str, float]:
+    return {
+        "service_requests_per_s": svc["service_requests_per_s"],
+        "baseline_workflows_per_s": same["workflows_per_s"],
+        "minimal_workflows_per_s": minimal["workflows_per_s"],
+    }
 
 
 def _pooled(rounds: list[dict[str, float]], key: str) -> float:

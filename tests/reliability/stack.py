@@ -242,14 +242,12 @@ class Stack:
                 proc.kill()
                 proc.wait()
 
-    def http(self, connections: int = 100, **kwargs: Any) -> httpx.AsyncClient:
-        """`connections`: match it to the caller's concurrency. httpcore scans every pooled
-        connection for each request (py-spy: a third of the load driver's httpx time with 100)."""
+    def http(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.api_url,
             timeout=60,
             headers={"Authorization": f"Bearer {self.api_key}"},
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
             **kwargs,
         )
 
