@@ -44,6 +44,7 @@ PAYMENTS = (4_000, 6_000)
 POLL_SECONDS = 0.025
 WARMUP = 20  # requests through the whole lifecycle before each measured run, not counted
 PACED, PACED_PER_S = 100, 10  # the steady-rate webhook-to-visible measurement
+PACED_SLOWEST = 10  # its slowest samples reported with when they were sent
 GET_EVERY_S = 0.2  # a probe of GET latency under the load (was 0.05: 20 GETs/s of extra load)
 HALF_CAPACITY_CREATES = 200
 COUNTED = 50  # lifecycles run with every statement logged, for the per-request count
@@ -137,6 +138,7 @@ class BalanceWatch:
         self._pool = pool
         self._waiting: dict[str, list[tuple[int, float]]] = {}  # request -> (paid, sent at)
         self.latencies_ms: list[float] = []
+        self.samples: list[tuple[float, float]] = []  # (sent at, latency ms), as seen
 
     def expect(self, request_id: str, paid: int, sent_at: float) -> None:
         self._waiting.setdefault(request_id, []).append((paid, sent_at))
@@ -167,6 +169,7 @@ class BalanceWatch:
                     waits = self._waiting[r["id"]]
                     seen = [w for w in waits if r["amount_paid"] >= w[0]]
                     self.latencies_ms += [(now - sent_at) * 1000 for _, sent_at in seen]
+                    self.samples += [(sent_at, (now - sent_at) * 1000) for _, sent_at in seen]
                     waits[:] = [w for w in waits if w not in seen]
                     if not waits:
                         del self._waiting[r["id"]]
@@ -274,6 +277,8 @@ async def service(
         )
         await until(lambda: len(stack.smtp.messages) - sent_before >= 3 * n + paced_n, timeout=600)
         watch.latencies_ms = []
+        watch.samples = []
+        paced_start = time.perf_counter()
         paced: list[asyncio.Task[None]] = []
         for rid in paced_ids:
             paced.append(asyncio.create_task(pay(http, rid, AMOUNT, AMOUNT)))
@@ -281,6 +286,10 @@ async def service(
         await asyncio.gather(*paced)
         await until(lambda: not watch.pending, timeout=120)
         paced_ms = watch.latencies_ms
+        # Where in the paced phase its slowest samples were sent: early ones point at the
+        # burst's backlog, scattered ones elsewhere.
+        slowest = sorted(watch.samples, key=lambda s: -s[1])[:PACED_SLOWEST]
+        paced_slowest = [[round(at - paced_start, 2), round(ms, 1)] for at, ms in slowest]
         watcher.cancel()
     for p in profilers:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -304,6 +313,7 @@ async def service(
         "webhook_to_visible_paced_per_s": PACED_PER_S,
         "webhook_to_visible_paced_p50_ms": round(pct(paced_ms, 50), 1),
         "webhook_to_visible_paced_p95_ms": round(pct(paced_ms, 95), 1),
+        "webhook_to_visible_paced_slowest_sent_s_ms": paced_slowest,
         "webhook_redeliveries": len(redelivered),
         "cpu_s": cpu,
     }
