@@ -137,8 +137,11 @@ class BalanceWatch:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._waiting: dict[str, list[tuple[int, float]]] = {}  # request -> (paid, sent at)
-        self.latencies_ms: list[float] = []
         self.samples: list[tuple[float, float]] = []  # (sent at, latency ms), as seen
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [ms for _, ms in self.samples]
 
     def expect(self, request_id: str, paid: int, sent_at: float) -> None:
         self._waiting.setdefault(request_id, []).append((paid, sent_at))
@@ -168,7 +171,6 @@ class BalanceWatch:
                 for r in rows:
                     waits = self._waiting[r["id"]]
                     seen = [w for w in waits if r["amount_paid"] >= w[0]]
-                    self.latencies_ms += [(now - sent_at) * 1000 for _, sent_at in seen]
                     self.samples += [(sent_at, (now - sent_at) * 1000) for _, sent_at in seen]
                     waits[:] = [w for w in waits if w not in seen]
                     if not waits:
@@ -276,7 +278,6 @@ async def service(
             paced_n, lambda i: http.create(i, AMOUNT, f"paced{i}@example.com")
         )
         await until(lambda: len(stack.smtp.messages) - sent_before >= 3 * n + paced_n, timeout=600)
-        watch.latencies_ms = []
         watch.samples = []
         paced_start = time.perf_counter()
         paced: list[asyncio.Task[None]] = []
