@@ -215,6 +215,7 @@ async def service(
     webhook_ms: list[float] = []
     get_ms: list[float] = []
     redelivered: list[int] = []
+    running_before = await running_workflows(stack)  # requests left open by earlier phases
     cpu_before = cpu_seconds(stack_pids(stack))
     # CONCURRENCY deliveries or creates in flight, the GET sampler and one spare
     async with LoadClient(stack, connections=CONCURRENCY + 2) as http:
@@ -290,8 +291,8 @@ async def service(
         # were still running here, closing for 2.7 s), and payments sent into that backlog
         # measured it (p95 2.6-3.0 s, every slow sample in the first second), not a steady rate.
         quiet_t0 = time.perf_counter()
-        running_at_paced = await running_workflows(stack)
-        while await running_workflows(stack) > paced_n:
+        running_at_paced = await running_workflows(stack) - running_before
+        while await running_workflows(stack) - running_before > paced_n:
             if time.perf_counter() - quiet_t0 > QUIET_TIMEOUT_S:
                 raise RuntimeError("the burst's workflows did not close in time")
             await asyncio.sleep(0.1)
