@@ -98,9 +98,9 @@ class Settings(BaseSettings):
     # How the worker runs workflow code: "full" is the SDK's sandbox (every run re-imports the
     # workflow modules), "passthrough" the sandbox with every module passed through (no re-import;
     # open() and input() still refused, module members such as datetime.now() no longer
-    # checked), "off" no sandbox. The test suite and the replay
-    # tests always run the full sandbox, whatever this says (payreq/temporal.py).
-    workflow_sandbox: Literal["full", "passthrough", "off"] = "full"
+    # checked), "off" no sandbox (the default: README, "Deploying at scale", says why). The test
+    # suite, the replay tests and `payreq dev` run the full sandbox (payreq/temporal.py).
+    workflow_sandbox: Literal["full", "passthrough", "off"] = "off"
     # The reverse proxies / load balancers in front of the API, comma-separated addresses or
     # CIDRs: X-Forwarded-For is honoured only on connections from them (api/client_address.py).
     trusted_proxies: str = ""

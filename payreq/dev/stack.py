@@ -114,6 +114,8 @@ class Stack:
             CODEC_CORS_ORIGINS=f"{ui},{ui.replace(LOOPBACK, 'localhost')}",
             WEBHOOK_ALLOW_LOOPBACK="true",  # a practice's test receiver on this machine
             LOG_FORMAT=env.get("LOG_FORMAT", "text"),
+            # While workflow code is being written, the sandbox refuses what would not replay.
+            WORKFLOW_SANDBOX=env.get("WORKFLOW_SANDBOX", "full"),
         )
         if fake_stripe:
             env.update(

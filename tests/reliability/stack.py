@@ -79,6 +79,8 @@ class Stack:
     api_key: str = ""
     api_url: str = ""
     worker_starts: int = 0
+    # The tests' workers keep the full sandbox; the benchmarks run the service's default.
+    workflow_sandbox: str = "full"
 
     # ---- Temporal dev server ------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class Stack:
             WEBHOOK_ALLOW_LOOPBACK="true",
             LOG_FORMAT="text",
             LOG_LEVEL="WARNING",
+            WORKFLOW_SANDBOX=self.workflow_sandbox,
         )
         env.pop("WORKER_HEALTH_PORT", None)
         return env
@@ -260,10 +263,16 @@ async def running_stack(
     *,
     worker: bool = True,
     api_process: bool = False,
+    workflow_sandbox: str = "full",
 ) -> AsyncIterator[Stack]:
     """Temporal dev server, SMTP, the API on uvicorn (in this process, or with `api_process`
-    in its own) and (unless told not to) the worker."""
-    stack = Stack(workdir=workdir, database_url=database_url, stripe_base=stripe_base)
+    in its own) and (unless told not to) the worker, which runs `workflow_sandbox`."""
+    stack = Stack(
+        workdir=workdir,
+        database_url=database_url,
+        stripe_base=stripe_base,
+        workflow_sandbox=workflow_sandbox,
+    )
     stack.smtp_up()
     await stack.start_temporal()
     try:
