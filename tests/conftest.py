@@ -28,11 +28,11 @@ from tests.support import (
     Harness,
     RecordingHandler,
     compile_bytecode,
+    local_smtp,
     make_app,
     practice_client,
     seed_practice,
     start_fake_stripe,
-    start_smtp,
     stripe_client,
     test_settings,
 )
@@ -87,12 +87,8 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[RecordingHandler, SmtpConfig]]:
-    controller, handler = start_smtp()
-    config = SmtpConfig(
-        host="127.0.0.1", port=controller.port, mail_from="billing@payreq.test", timeout_seconds=10
-    )
-    yield handler, config
-    controller.stop()
+    with local_smtp() as server:
+        yield server
 
 
 @pytest.fixture

