@@ -324,7 +324,7 @@ class EmailActivities:
         texts = (rendered.subject, practice_name)
         if not _plain_headers(texts, (recipient, reply_to or "", self._smtp.mail_from)):
             return self._parsed_message(rendered, recipient, msg_id, practice_name, reply_to)
-        msg = MIMEMultipart("alternative")
+        msg = MIMEMultipart("alternative", boundary=_boundary(msg_id))
         self._headers(msg, rendered.subject, recipient, msg_id, practice_name, reply_to)
         msg.attach(_text_part("plain", rendered.text))
         msg.attach(_text_part("html", rendered.html))
@@ -410,6 +410,14 @@ def _classify(code: int, message: str) -> tuple[Delivery, str]:
 # Bodies as quoted-printable UTF-8: readable in the raw message, 7-bit safe for any relay.
 _QP_UTF8 = Charset("utf-8")
 _QP_UTF8.body_encoding = QP
+
+
+def _boundary(msg_id: str) -> str:
+    """The multipart boundary, from the Message-ID: the same bytes on every attempt, and no
+    search of the bodies for a clash (the generator compiles a regex per message for that).
+    It cannot clash: it starts with "==", and quoted-printable writes every "=" of a body as
+    "=3D", while the part headers this module writes hold no "=" pair."""
+    return "==" + sha256_hex(msg_id)[:32] + "=="
 
 
 def _text_part(subtype: str, text: str) -> MIMENonMultipart:

@@ -98,3 +98,30 @@ def test_the_bare_address_when_the_name_is_refused() -> None:
         r, "maria@example.com", "<k@payreq.test>", "=?utf-8?q?Evil=0D=0ABcc:_x@y.z?=", None
     )
     assert read(msg)["From"] == "billing@payreq.test"
+
+
+def test_the_same_message_id_gives_the_same_boundary_and_a_body_cannot_fake_it() -> None:
+    """The boundary comes from the Message-ID, so a body that quotes it (a practice's template
+    can say anything) must still not end a part: quoted-printable writes its "=" as "=3D"."""
+    first = sender()._message(LONG_SUBJECT, "maria@example.com", "<a@payreq.test>", "", None)
+    boundary = first.get_boundary()
+    assert boundary is not None and boundary.startswith("==")
+    again = sender()._message(LONG_SUBJECT, "maria@example.com", "<a@payreq.test>", "", None)
+    other = sender()._message(LONG_SUBJECT, "maria@example.com", "<b@payreq.test>", "", None)
+    assert again.get_boundary() == boundary != other.get_boundary()
+
+    forged = f"before\n--{boundary}\nContent-Type: text/html\n\n<b>injected</b>\n--{boundary}--\n"
+    msg = sender()._message(
+        Rendered(subject="s", html="<p>h</p>", text=forged),
+        "maria@example.com",
+        "<a@payreq.test>",
+        "",
+        None,
+    )
+    assert msg.get_boundary() == boundary
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    parts = list(parsed.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert parts[0].get_content() == forged
+    assert parts[1].get_content() == "<p>h</p>\n"
